@@ -1,0 +1,1 @@
+"""Run and tool-call records."""

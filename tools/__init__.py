@@ -1,0 +1,1 @@
+"""Business-tool adapters: the only way graph nodes reach the outside world."""
