@@ -1,0 +1,67 @@
+"""Typed messages on the approval bus; each has a ``kind`` so consumers dispatch on it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ApprovalRequested(_Event):
+    kind: Literal["approval.requested"] = "approval.requested"
+    approval_id: str
+    run_id: str
+    thread_id: str
+    tool: str
+    deadline: datetime
+
+
+class ApprovalDecided(_Event):
+    kind: Literal["approval.decided"] = "approval.decided"
+    approval_id: str
+    run_id: str
+    thread_id: str
+    status: Literal["approved", "denied"]
+    approver: str
+
+
+class ApprovalExpiring(_Event):
+    kind: Literal["approval.expiring"] = "approval.expiring"
+    approval_id: str
+    thread_id: str
+    deadline: datetime
+
+
+class ApprovalExpired(_Event):
+    kind: Literal["approval.expired"] = "approval.expired"
+    approval_id: str
+    run_id: str
+    thread_id: str
+
+
+class RunResume(_Event):
+    kind: Literal["run.resume"] = "run.resume"
+    run_id: str
+    thread_id: str
+
+
+class ToolExecuted(_Event):
+    kind: Literal["tool.executed"] = "tool.executed"
+    run_id: str
+    thread_id: str
+    tool: str
+    tool_call_id: str
+    ok: bool
+
+
+BusEvent = Annotated[
+    ApprovalRequested | ApprovalDecided | ApprovalExpiring | ApprovalExpired | RunResume
+    | ToolExecuted,
+    Field(discriminator="kind"),
+]
+EVENT_ADAPTER: TypeAdapter[BusEvent] = TypeAdapter(BusEvent)

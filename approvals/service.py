@@ -1,0 +1,336 @@
+"""Creating, deciding and expiring approval requests.
+
+Every state change is a compare-and-set on ``version`` inside one transaction that
+also writes the decision row and the audit event, so of two concurrent decisions
+exactly one wins and the loser is told who won. Separation of duties: the requester
+never approves their own call, and an approver counts once per version of the args.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from approvals.models import Action, ApprovalDecision, ApprovalRequest
+from audit.trail import record
+from policies.decision import Decision
+from tethra.db import session_scope, utcnow
+from tethra.errors import Conflict, Forbidden, InvalidInput, NotFound
+from tethra.ids import new_id
+from tethra.users import get_user, has_role
+
+Reclassify = Callable[[ApprovalRequest, dict[str, Any]], tuple[dict[str, Any], str, Decision]]
+"""Validate edited args for the request's tool and classify them: (canonical args, hash, decision)."""
+
+
+@dataclass(frozen=True)
+class NewRequest:
+    call_key: str
+    run_id: str
+    thread_id: str
+    tool_call_id: str
+    agent: str
+    requester: str
+    tool: str
+    args: dict[str, Any]
+    args_hash: str
+    decision: Decision
+
+
+@dataclass(frozen=True)
+class DecideOutcome:
+    request: ApprovalRequest
+    final: bool  # approved or denied now; False while an N-of-M approval still needs more
+
+
+class _LostRace(Exception):
+    pass
+
+
+def create_request(session: Session, new: NewRequest, now: datetime | None = None) -> ApprovalRequest:
+    """Persist a request for a call, once: asking again for the same call returns the first."""
+    existing = session.exec(
+        select(ApprovalRequest).where(ApprovalRequest.call_key == new.call_key)
+    ).first()
+    if existing is not None:
+        return existing
+    now = now or utcnow()
+    d = new.decision
+    assert d.tier == "review" and d.deadline is not None and d.approver_role is not None
+    request = ApprovalRequest(
+        id=new_id("apr"),
+        call_key=new.call_key,
+        run_id=new.run_id,
+        thread_id=new.thread_id,
+        tool_call_id=new.tool_call_id,
+        agent=new.agent,
+        requester=new.requester,
+        tool=new.tool,
+        args=new.args,
+        args_hash=new.args_hash,
+        policy_version=d.policy_version,
+        rule=d.rule,
+        reason=d.reason,
+        approver_role=d.approver_role,
+        approvals_required=d.approvals_required,
+        deadline=now + d.deadline,
+        created_at=now,
+    )
+    session.add(request)
+    session.flush()
+    record(
+        session,
+        kind="approval_requested",
+        actor=new.agent,
+        run_id=new.run_id,
+        thread_id=new.thread_id,
+        data={
+            "approval_id": request.id,
+            "tool": request.tool,
+            "tier": "review",
+            "rule": request.rule,
+            "reason": request.reason,
+            "deadline": request.deadline.isoformat(),
+            "approvals_required": request.approvals_required,
+            "approver_role": request.approver_role,
+            "args_hash": request.args_hash,
+        },
+    )
+    return request
+
+
+def get_request(session: Session, approval_id: str) -> ApprovalRequest:
+    request = session.get(ApprovalRequest, approval_id)
+    if request is None:
+        raise NotFound(f"no approval request {approval_id!r}")
+    return request
+
+
+def decide(
+    engine: Engine,
+    approval_id: str,
+    *,
+    approver: str,
+    action: Action,
+    comment: str = "",
+    edited_args: dict[str, Any] | None = None,
+    reclassify: Reclassify | None = None,
+    now: datetime | None = None,
+    attempts: int = 5,
+) -> DecideOutcome:
+    """Approve, deny or edit-and-approve. Raises Forbidden, Conflict, InvalidInput, NotFound."""
+    if action not in ("approve", "deny", "edit"):
+        raise InvalidInput(f"action must be approve, deny or edit, not {action!r}")
+    if action == "edit" and (edited_args is None or reclassify is None):
+        raise InvalidInput("an edit needs the edited arguments")
+    for _ in range(attempts):
+        try:
+            with session_scope(engine) as session:
+                return _decide_once(
+                    session, approval_id, approver, action, comment, edited_args, reclassify,
+                    now or utcnow(),
+                )
+        except _LostRace:
+            continue
+        except IntegrityError as exc:
+            raise Conflict(f"{approver} has already decided this version of the call") from exc
+    raise Conflict("the request kept changing while deciding; try again")
+
+
+def _decide_once(
+    session: Session,
+    approval_id: str,
+    approver_name: str,
+    action: Action,
+    comment: str,
+    edited_args: dict[str, Any] | None,
+    reclassify: Reclassify | None,
+    now: datetime,
+) -> DecideOutcome:
+    request = get_request(session, approval_id)
+    if request.status != "pending":
+        last = _last_decider(session, request.id)
+        by = f" by {last}" if last else ""
+        raise Conflict(f"request {request.id} is already {request.status}{by}")
+    if request.deadline <= now:
+        raise Conflict(f"request {request.id} expired at {request.deadline.isoformat()}")
+    approver = get_user(session, approver_name)
+    if approver.name == request.requester:
+        raise Forbidden("the requester of a call cannot decide on it; another person must")
+    if not has_role(approver, request.approver_role):
+        raise Forbidden(f"deciding this request needs the {request.approver_role!r} role")
+
+    expected = request.version
+    changes: dict[str, Any] = {"version": expected + 1}
+    if action == "edit":
+        assert edited_args is not None and reclassify is not None
+        if "tool" in edited_args:
+            raise InvalidInput("an edit may change the arguments, never which tool is called")
+        args, args_hash, decision = reclassify(request, edited_args)
+        if decision.tier == "deny":
+            raise InvalidInput(
+                f"the edited call would be denied by rule {decision.rule}: {decision.reason}"
+            )
+        if decision.tier == "review" and not has_role(approver, decision.approver_role or ""):
+            raise Forbidden(f"the edited call needs the {decision.approver_role!r} role")
+        changes |= {
+            "args": args,
+            "args_hash": args_hash,
+            "original_args": request.original_args or request.args,
+            "policy_version": decision.policy_version,
+            "rule": decision.rule,
+            "reason": decision.reason,
+            "approvals_required": max(decision.approvals_required, 1),
+            "approver_role": decision.approver_role or request.approver_role,
+        }
+    args_hash = changes.get("args_hash", request.args_hash)
+    session.add(
+        ApprovalDecision(
+            approval_id=request.id,
+            approver=approver.name,
+            action=action,
+            comment=comment,
+            args_hash=args_hash,
+            created_at=now,
+        )
+    )
+    session.flush()
+    if action == "deny":
+        changes |= {"status": "denied", "decided_at": now}
+    else:
+        approvals = session.exec(
+            select(func.count(func.distinct(ApprovalDecision.approver))).where(
+                ApprovalDecision.approval_id == request.id,
+                ApprovalDecision.args_hash == args_hash,
+                ApprovalDecision.action.in_(("approve", "edit")),  # type: ignore[attr-defined]
+            )
+        ).one()
+        required = changes.get("approvals_required", request.approvals_required)
+        if approvals >= required:
+            changes |= {"status": "approved", "decided_at": now}
+    _compare_and_set(session, request.id, expected, changes)
+    session.refresh(request)
+    record(
+        session,
+        kind="approval_decision",
+        actor=approver.name,
+        run_id=request.run_id,
+        thread_id=request.thread_id,
+        data={
+            "approval_id": request.id,
+            "decision": action,
+            "approver": approver.name,
+            "comment": comment,
+            "args_hash": request.args_hash,
+            "status": request.status,
+            **({"args": request.args, "rule": request.rule} if action == "edit" else {}),
+        },
+    )
+    return DecideOutcome(request=request, final=request.status in ("approved", "denied"))
+
+
+def _compare_and_set(
+    session: Session, approval_id: str, expected_version: int, changes: dict[str, Any]
+) -> None:
+    result = session.execute(
+        update(ApprovalRequest)
+        .where(
+            ApprovalRequest.id == approval_id,  # type: ignore[arg-type]
+            ApprovalRequest.version == expected_version,  # type: ignore[arg-type]
+            ApprovalRequest.status == "pending",  # type: ignore[arg-type]
+        )
+        .values(**changes)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise _LostRace
+
+
+def _last_decider(session: Session, approval_id: str) -> str | None:
+    row = session.exec(
+        select(ApprovalDecision)
+        .where(ApprovalDecision.approval_id == approval_id)
+        .order_by(ApprovalDecision.id.desc())  # type: ignore[union-attr]
+    ).first()
+    return row.approver if row else None
+
+
+def approvals_so_far(session: Session, request: ApprovalRequest) -> list[ApprovalDecision]:
+    return list(
+        session.exec(
+            select(ApprovalDecision)
+            .where(ApprovalDecision.approval_id == request.id)
+            .order_by(ApprovalDecision.id)  # type: ignore[arg-type]
+        )
+    )
+
+
+def mark_executed(session: Session, request: ApprovalRequest) -> None:
+    """approved -> executed, in the caller's transaction (with the execution record)."""
+    result = session.execute(
+        update(ApprovalRequest)
+        .where(
+            ApprovalRequest.id == request.id,  # type: ignore[arg-type]
+            ApprovalRequest.status == "approved",  # type: ignore[arg-type]
+        )
+        .values(status="executed", version=ApprovalRequest.version + 1)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(f"request {request.id} is not approved")
+
+
+def expire_request(session: Session, request: ApprovalRequest, now: datetime) -> bool:
+    """pending -> expired (denied by default), audited; False if someone decided first."""
+    result = session.execute(
+        update(ApprovalRequest)
+        .where(
+            ApprovalRequest.id == request.id,  # type: ignore[arg-type]
+            ApprovalRequest.status == "pending",  # type: ignore[arg-type]
+        )
+        .values(status="expired", decided_at=now, version=ApprovalRequest.version + 1)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    record(
+        session,
+        kind="approval_expired",
+        actor="system",
+        run_id=request.run_id,
+        thread_id=request.thread_id,
+        data={"approval_id": request.id, "deadline": request.deadline.isoformat()},
+    )
+    return True
+
+
+def expire_overdue(engine: Engine, now: datetime | None = None) -> list[ApprovalRequest]:
+    """Deny by default every pending request past its deadline; returns those expired."""
+    now = now or utcnow()
+    with session_scope(engine) as session:
+        overdue = session.exec(
+            select(ApprovalRequest).where(
+                ApprovalRequest.status == "pending",
+                ApprovalRequest.deadline <= now,  # type: ignore[arg-type]
+            )
+        ).all()
+        return [r for r in overdue if expire_request(session, r, now)]
+
+
+def list_requests(
+    session: Session,
+    *,
+    status: str | None = "pending",
+    after: str | None = None,
+    limit: int = 50,
+) -> list[ApprovalRequest]:
+    query = select(ApprovalRequest)
+    if status:
+        query = query.where(ApprovalRequest.status == status)
+    if after:
+        query = query.where(ApprovalRequest.id > after)  # type: ignore[arg-type]
+    return list(session.exec(query.order_by(ApprovalRequest.id).limit(limit)))  # type: ignore[arg-type]

@@ -1,0 +1,204 @@
+"""Appending to the hash-chained audit trail, inside the caller's transaction.
+
+An event is written in the same transaction as the state change it describes, so
+either both commit or neither does: the trail can never claim an approval that was
+rolled back, nor miss one that committed. Appending locks the chain-head row first;
+that lock is held until the caller commits, so keep the append near the end of the
+transaction (after the caller's own row locks) to keep writers moving and to avoid
+lock-order deadlocks on PostgreSQL.
+
+Each event's hash covers the previous event's hash plus a canonical encoding of all
+its own fields, so changing, removing, inserting or reordering any event breaks the
+chain at a seq ``audit.verify`` can name.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Table, insert, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from audit.events import EVENT_KINDS, AuditRecord, EventKind
+from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent
+from tethra.canonical import canonical_json, sha256_hex
+from tethra.db import session_scope, utcnow
+from tethra.errors import InvalidInput
+from tethra.ids import new_id
+
+_HEAD: Table = AuditChainHead.__table__  # type: ignore[attr-defined]
+_EVENTS: Table = AuditEvent.__table__  # type: ignore[attr-defined]
+
+
+def ts_text(ts: datetime) -> str:
+    """The one text form of a timestamp that goes into a hash (UTC, microseconds)."""
+    return ts.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def event_hash(
+    *,
+    prev_hash: str,
+    seq: int,
+    id: str,
+    ts: datetime,
+    kind: str,
+    run_id: str | None,
+    thread_id: str | None,
+    actor: str,
+    data: Mapping[str, Any],
+) -> str:
+    """sha256(prev_hash + canonical_json(fields)); ``verify`` recomputes exactly this."""
+    body = {
+        "seq": seq,
+        "id": id,
+        "ts": ts_text(ts),
+        "kind": kind,
+        "run_id": run_id,
+        "thread_id": thread_id,
+        "actor": actor,
+        "data": data,
+    }
+    return sha256_hex(prev_hash + canonical_json(body))
+
+
+def canonical_data(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Round-trip ``data`` through canonical JSON so what is stored is what was hashed.
+
+    Decimals become strings, datetimes ISO text, tuples lists; NaN and infinities are
+    refused because PostgreSQL's JSON type (and any external verifier) rejects them.
+    """
+    try:
+        text = canonical_json(dict(data))
+        value = json.loads(text)
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"audit data must be JSON-encodable: {exc}") from exc
+    if not isinstance(value, dict):  # pragma: no cover - dict(data) always encodes to an object
+        raise InvalidInput("audit data must be a JSON object")
+    return value
+
+
+def _check_fields(kind: str, actor: str, run_id: str | None, thread_id: str | None) -> None:
+    if kind not in EVENT_KINDS:
+        raise InvalidInput(f"unknown audit event kind {kind!r}; add it to audit.events.EventKind")
+    if not actor or len(actor) > 64:
+        raise InvalidInput("audit actor must be 1-64 characters (a user, an agent or 'system')")
+    for name, value in (("run_id", run_id), ("thread_id", thread_id)):
+        if value is not None and (not value or len(value) > 64):
+            raise InvalidInput(f"audit {name} must be 1-64 characters or None")
+
+
+def _claim_next(session: Session) -> tuple[int, str] | None:
+    """Lock the head row and take the next seq; returns (seq, prev_hash) or None if absent.
+
+    On PostgreSQL a concurrent appender blocks here until the holder commits, then
+    (READ COMMITTED) re-reads the committed row, so it chains onto the newest event.
+    """
+    stmt = (
+        update(_HEAD)
+        .where(_HEAD.c.id == 1)
+        .values(last_seq=_HEAD.c.last_seq + 1)
+        .returning(_HEAD.c.last_seq, _HEAD.c.last_hash)
+    )
+    row = session.exec(stmt).first()
+    return None if row is None else (int(row[0]), str(row[1]))
+
+
+def _create_head(session: Session) -> None:
+    """Insert the head row if no one has; two first writers both get here safely.
+
+    ``ON CONFLICT DO NOTHING`` makes the loser wait for the winner's commit and then
+    do nothing, without aborting the caller's transaction.
+    """
+    values = {"id": 1, "last_seq": 0, "last_hash": GENESIS_HASH}
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.exec(pg_insert(_HEAD).values(values).on_conflict_do_nothing())
+    elif dialect == "sqlite":
+        session.exec(sqlite_insert(_HEAD).values(values).on_conflict_do_nothing())
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise InvalidInput(f"unsupported database dialect {dialect!r}")
+
+
+def record(
+    session: Session,
+    *,
+    kind: EventKind,
+    actor: str,
+    data: Mapping[str, Any],
+    run_id: str | None = None,
+    thread_id: str | None = None,
+) -> AuditRecord:
+    """Append one event in the caller's transaction; the caller commits (or rolls back)."""
+    _check_fields(kind, actor, run_id, thread_id)
+    stored = canonical_data(data)
+    claimed = _claim_next(session)
+    if claimed is None:
+        _create_head(session)
+        claimed = _claim_next(session)
+        if claimed is None:  # pragma: no cover - the row was just ensured
+            raise RuntimeError("audit chain head row is missing after creating it")
+    seq, prev_hash = claimed
+    # Take the time under the lock so timestamps never run backwards along the chain.
+    ts = utcnow()
+    event_id = new_id("evt")
+    digest = event_hash(
+        prev_hash=prev_hash,
+        seq=seq,
+        id=event_id,
+        ts=ts,
+        kind=kind,
+        run_id=run_id,
+        thread_id=thread_id,
+        actor=actor,
+        data=stored,
+    )
+    session.exec(update(_HEAD).where(_HEAD.c.id == 1).values(last_hash=digest))
+    session.exec(
+        insert(_EVENTS).values(
+            seq=seq,
+            id=event_id,
+            ts=ts,
+            kind=kind,
+            run_id=run_id,
+            thread_id=thread_id,
+            actor=actor,
+            data=stored,
+            prev_hash=prev_hash,
+            hash=digest,
+        )
+    )
+    return AuditRecord(
+        seq=seq,
+        id=event_id,
+        ts=ts,
+        kind=kind,
+        run_id=run_id,
+        thread_id=thread_id,
+        actor=actor,
+        data=stored,
+        prev_hash=prev_hash,
+        hash=digest,
+    )
+
+
+def record_now(
+    engine: Engine,
+    *,
+    kind: EventKind,
+    actor: str,
+    data: Mapping[str, Any],
+    run_id: str | None = None,
+    thread_id: str | None = None,
+) -> AuditRecord:
+    """Append one event in its own short transaction, for events that stand alone."""
+    with session_scope(engine) as session:
+        return record(
+            session, kind=kind, actor=actor, data=data, run_id=run_id, thread_id=thread_id
+        )

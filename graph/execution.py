@@ -1,0 +1,211 @@
+"""Settling one recorded call: wait, verify an approval, or execute it exactly once.
+
+Execution is claimed with a compare-and-set (``allowed``/``approved`` -> ``executing``)
+before the adapter runs, and the adapter gets the call's idempotency key, so neither a
+re-run node nor a second process can execute a call twice. A claim whose process died
+is taken over only after the execution lease, and only for adapters that honour the
+idempotency key; any other in-doubt call is failed loudly for a person to check.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from typing import Any
+
+from langchain_core.messages import ToolMessage
+from sqlalchemy import update
+from sqlmodel import Session
+
+from approvals.models import ApprovalDecision, ApprovalRequest
+from approvals.service import approvals_so_far, expire_request, mark_executed
+from audit.trail import record
+from graph.governance import Governance
+from graph.records import FINAL_CALL_STATUSES, ToolCallRecord
+from tethra.canonical import call_hash
+from tethra.db import session_scope, utcnow
+from tethra.errors import ExecutionInProgress, ToolFailed, UserError
+from tethra.logging import get_logger
+from tools.spec import ToolContext
+
+log = get_logger(__name__)
+Pending = dict[str, Any]
+
+
+def settle(gov: Governance, key: str) -> ToolMessage | Pending:
+    """Return the call's final message, or a description of the approval it waits for."""
+    with session_scope(gov.engine) as session:
+        rec = session.get(ToolCallRecord, key)
+        if rec is None:
+            raise UserError(f"no record for tool call {key}; propose() must run first")
+        request = session.get(ApprovalRequest, rec.approval_id) if rec.approval_id else None
+        if rec.status == "pending" and request is not None:
+            _apply_approval(session, gov, rec, request)
+            session.refresh(rec)
+    if rec.status in FINAL_CALL_STATUSES:
+        return message_for(rec)
+    if rec.status == "pending":
+        assert request is not None
+        return _pending(request)
+    if rec.status in ("allowed", "approved"):
+        return _execute(gov, rec, claim_from=("allowed", "approved"))
+    return _take_over(gov, rec)
+
+
+def _apply_approval(
+    session: Session, gov: Governance, rec: ToolCallRecord, request: ApprovalRequest
+) -> None:
+    now = utcnow()
+    if request.status == "pending" and request.deadline <= now:
+        expire_request(session, request, now)
+        session.refresh(request)
+    changes: dict[str, Any]
+    if request.status in ("approved", "executed"):
+        changes = _verified(gov, request)
+    elif request.status == "denied":
+        decisions = approvals_so_far(session, request)
+        last: ApprovalDecision | None = decisions[-1] if decisions else None
+        who = last.approver if last else "an approver"
+        note = f": {last.comment}" if last and last.comment else ""
+        changes = {"status": "denied", "reason": f"Denied by {who}{note}"}
+    elif request.status == "expired":
+        changes = {
+            "status": "expired",
+            "reason": f"No decision before the deadline {request.deadline.isoformat()}; "
+            "denied by default.",
+        }
+    else:
+        return
+    if _cas(session, rec.key, ("pending",), changes) and changes["status"] in ("denied",
+                                                                                "expired"):
+        record(
+            session, kind="tool_denied", actor="system", run_id=rec.run_id,
+            thread_id=rec.thread_id,
+            data={"tool": rec.tool, "rule": rec.rule, "reason": changes["reason"],
+                  "approval_id": request.id},
+        )
+
+
+def _verified(gov: Governance, request: ApprovalRequest) -> dict[str, Any]:
+    """Re-verify the approval binds to exactly these args under the current policy."""
+    if call_hash(request.tool, request.args, request.policy_version) != request.args_hash:
+        return {"status": "denied", "reason": "The approved arguments do not match the "
+                "approval's hash; the request was altered after approval, so it is refused."}
+    if request.policy_version != gov.policy.version:
+        return {"status": "denied", "reason": f"The policy changed since approval "
+                f"({request.policy_version} -> {gov.policy.version}); ask again to re-review."}
+    return {"status": "approved", "args": request.args, "args_hash": request.args_hash}
+
+
+def _cas(session: Session, key: str, expected: tuple[str, ...], changes: dict[str, Any]) -> bool:
+    result = session.execute(
+        update(ToolCallRecord)
+        .where(ToolCallRecord.key == key, ToolCallRecord.status.in_(expected))  # type: ignore[arg-type,attr-defined]
+        .values(**changes)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def _execute(
+    gov: Governance, rec: ToolCallRecord, claim_from: tuple[str, ...],
+    started: datetime | None = None,
+) -> ToolMessage | Pending:
+    with session_scope(gov.engine) as session:
+        where = (ToolCallRecord.key == rec.key, ToolCallRecord.status.in_(claim_from))  # type: ignore[attr-defined]
+        if started is not None:
+            where += (ToolCallRecord.exec_started_at == started,)  # type: ignore[arg-type]
+        claimed = session.execute(
+            update(ToolCallRecord).where(*where).values(status="executing", exec_started_at=utcnow())
+        ).rowcount == 1  # type: ignore[attr-defined]
+    if not claimed:
+        return settle(gov, rec.key)
+    registered = gov.registry.get(rec.tool)
+    ctx = ToolContext(
+        idempotency_key=rec.key, engine=gov.engine, run_id=rec.run_id, thread_id=rec.thread_id,
+        tool_call_id=rec.tool_call_id, agent=rec.agent, requester=rec.requester,
+    )
+    began = time.perf_counter()
+    result: Any = None
+    error: str | None = None
+    try:
+        result = registered.execute(registered.validate(rec.args), ctx)
+    except ToolFailed as exc:
+        error = str(exc)
+    except Exception as exc:
+        log.exception("adapter raised", tool=rec.tool)
+        error = f"{type(exc).__name__}: {exc}"
+    latency_ms = round((time.perf_counter() - began) * 1000, 3)
+    with session_scope(gov.engine) as session:
+        _cas(session, rec.key, ("executing",), {
+            "status": "failed" if error else "executed",
+            "result": _jsonable(result), "error": error,
+            "executed_at": utcnow(), "latency_ms": latency_ms,
+        })
+        audit = {"run_id": rec.run_id, "thread_id": rec.thread_id}
+        if error:
+            record(session, kind="tool_failed", actor=rec.agent, **audit,
+                   data={"tool": rec.tool, "tool_call_id": rec.tool_call_id, "error": error})
+        else:
+            record(session, kind="tool_executed", actor=rec.agent, **audit,
+                   data={"tool": rec.tool, "tool_call_id": rec.tool_call_id,
+                         "result": _jsonable(result), "latency_ms": latency_ms})
+        if rec.approval_id:
+            request = session.get(ApprovalRequest, rec.approval_id)
+            if request is not None and request.status == "approved":
+                mark_executed(session, request)
+        final = session.get(ToolCallRecord, rec.key)
+        assert final is not None
+        session.refresh(final)
+    return message_for(final)
+
+
+def _take_over(gov: Governance, rec: ToolCallRecord) -> ToolMessage | Pending:
+    """An ``executing`` claim from a process that may have died."""
+    started = rec.exec_started_at or utcnow()
+    if utcnow() - started < gov.execution_lease:
+        raise ExecutionInProgress(f"{rec.tool} call {rec.tool_call_id} is executing elsewhere")
+    if gov.registry.get(rec.tool).meta.idempotent:
+        return _execute(gov, rec, claim_from=("executing",), started=rec.exec_started_at)
+    with session_scope(gov.engine) as session:
+        reason = (f"In doubt: the process executing {rec.tool} stopped before recording the "
+                  "result, and this tool cannot be safely repeated. Check the system by hand.")
+        if _cas(session, rec.key, ("executing",), {"status": "failed", "error": reason}):
+            record(session, kind="tool_failed", actor="system", run_id=rec.run_id,
+                   thread_id=rec.thread_id, data={"tool": rec.tool, "error": reason})
+        final = session.get(ToolCallRecord, rec.key)
+        assert final is not None
+        session.refresh(final)
+    return message_for(final)
+
+
+def _pending(request: ApprovalRequest) -> Pending:
+    return {
+        "approval_id": request.id,
+        "tool": request.tool,
+        "args": request.args,
+        "rule": request.rule,
+        "reason": request.reason,
+        "deadline": request.deadline.isoformat(),
+        "approvals_required": request.approvals_required,
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str)) if value is not None else None
+
+
+def message_for(rec: ToolCallRecord) -> ToolMessage:
+    """What the agent is told about a settled call."""
+    if rec.status == "executed":
+        content = json.dumps(rec.result, default=str, sort_keys=True)
+        return ToolMessage(content=content, tool_call_id=rec.tool_call_id, name=rec.tool)
+    if rec.status == "invalid":
+        text = f"Not executed: {rec.error}"
+    elif rec.status == "denied":
+        text = f"Not executed: denied (rule {rec.rule}). {rec.reason}"
+    elif rec.status == "expired":
+        text = f"Not executed: approval expired. {rec.reason}"
+    else:
+        text = f"Tool failed: {rec.error}"
+    return ToolMessage(content=text, tool_call_id=rec.tool_call_id, name=rec.tool, status="error")

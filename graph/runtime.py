@@ -1,0 +1,239 @@
+"""Start, resume and recover runs; decide approvals and hand the result back to the graph.
+
+A run is one operator message worked through to a final answer. It may pause on
+approvals (the graph interrupts, checkpointed) and is resumed when a decision arrives
+on the bus, or by ``recover()`` after a restart. One process resumes a run at a time
+(a lease on the run row); a decision that lands while a resume is under way is picked
+up by the loop in ``resume`` rather than lost.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langgraph.errors import GraphRecursionError
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command
+from sqlalchemy import or_, update
+from sqlmodel import select
+
+from agents.spec import AgentDefinition
+from approvals.bus import Bus
+from approvals.events import ApprovalDecided, ApprovalExpired, BusEvent, RunResume
+from approvals.models import Action, ApprovalRequest
+from approvals.service import DecideOutcome, decide, expire_overdue
+from audit.trail import record, record_now
+from graph.governance import Governance, run_totals
+from graph.records import Run, ToolCallRecord
+from policies.decision import CallFacts
+from tethra.canonical import call_hash
+from tethra.db import session_scope, utcnow
+from tethra.errors import Conflict, NotFound, RunFailure, TethraError
+from tethra.ids import new_id
+from tethra.logging import bound_ids, get_logger
+
+log = get_logger(__name__)
+LEASE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_id: str
+    thread_id: str
+    status: str  # completed | waiting | failed
+    messages: list[AnyMessage]
+    pending: list[dict[str, Any]]
+    error: str | None = None
+
+    @property
+    def reply(self) -> str:
+        texts = [str(m.content) for m in self.messages if isinstance(m, AIMessage) and m.content]
+        return texts[-1] if texts else ""
+
+
+@dataclass
+class Runtime:
+    gov: Governance
+    agents: Mapping[str, AgentDefinition]
+    graph: CompiledStateGraph[Any, Any, Any, Any]
+    bus: Bus
+    entry_agent: str = "ops"
+    owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+
+    # --- runs -------------------------------------------------------------------------
+    def start_run(self, thread_id: str, requester: str, text: str) -> RunOutcome:
+        if not text.strip():
+            raise Conflict("the message is empty")
+        engine = self.gov.engine
+        with session_scope(engine) as session:
+            waiting = session.exec(
+                select(Run).where(Run.thread_id == thread_id, Run.status == "waiting")
+            ).first()
+            if waiting is not None:
+                raise Conflict(
+                    f"thread {thread_id} is waiting for approvals in run {waiting.id}; "
+                    "decide them (or let them expire) before sending another message"
+                )
+            run = Run(id=new_id("run"), thread_id=thread_id, requester=requester,
+                      agent=self.entry_agent, lease_owner=self.owner,
+                      lease_until=utcnow() + LEASE)
+            session.add(run)
+            audit = {"run_id": run.id, "thread_id": thread_id}
+            record(session, kind="run_started", actor=requester, **audit,
+                   data={"agent": self.entry_agent})
+            record(session, kind="user_message", actor=requester, **audit, data={"text": text})
+        before = self._message_count(thread_id)
+        payload = {"messages": [HumanMessage(content=text)], "run_id": run.id,
+                   "requester": requester, "agent": self.entry_agent, "steps": 0}
+        return self._drive(run.id, thread_id, payload, before)
+
+    def resume(self, thread_id: str) -> RunOutcome | None:
+        """Continue the thread's waiting run; None if there is none or another process has it."""
+        while True:
+            with session_scope(self.gov.engine) as session:
+                run = session.exec(
+                    select(Run).where(Run.thread_id == thread_id, Run.status == "waiting")
+                ).first()
+                if run is None:
+                    return None
+                now = utcnow()
+                took = session.execute(
+                    update(Run)
+                    .where(Run.id == run.id, Run.status == "waiting",  # type: ignore[arg-type]
+                           or_(Run.lease_owner.is_(None), Run.lease_until < now))  # type: ignore[union-attr,operator]
+                    .values(status="running", lease_owner=self.owner, lease_until=now + LEASE)
+                ).rowcount == 1  # type: ignore[attr-defined]
+            if not took:
+                return None
+            before = self._message_count(thread_id)
+            snapshot = self.graph.get_state({"configurable": {"thread_id": thread_id}})
+            # An interrupted run resumes; one cut off mid-step re-runs from its checkpoint.
+            payload = Command(resume=True) if snapshot.interrupts else None
+            outcome = self._drive(run.id, thread_id, payload, before)
+            if outcome.status != "waiting" or not self._has_decided_pending(run.id):
+                return outcome
+
+    def _drive(self, run_id: str, thread_id: str, payload: Any, before: int) -> RunOutcome:
+        config = {"configurable": {"thread_id": thread_id}, "recursion_limit": 100}
+        error: str | None = None
+        with bound_ids(run_id=run_id, thread_id=thread_id):
+            try:
+                self.graph.invoke(payload, config)  # type: ignore[arg-type]
+            except GraphRecursionError:
+                error = "the run exceeded the graph's recursion limit"
+            except (TethraError, RunFailure) as exc:
+                error = str(exc)
+            except Exception as exc:
+                log.exception("run failed")
+                error = f"{type(exc).__name__}: {exc}"
+            return self._settle_run(run_id, thread_id, config, before, error)
+
+    def _settle_run(
+        self, run_id: str, thread_id: str, config: Any, before: int, error: str | None
+    ) -> RunOutcome:
+        snapshot = self.graph.get_state(config)
+        messages: list[AnyMessage] = list(snapshot.values.get("messages", []))[before:]
+        pending = [p for intr in snapshot.interrupts for p in intr.value.get("pending", [])]
+        status = "failed" if error else ("waiting" if pending else "completed")
+        with session_scope(self.gov.engine) as session:
+            session.execute(
+                update(Run).where(Run.id == run_id)  # type: ignore[arg-type]
+                .values(status=status, error=error, updated_at=utcnow(),
+                        lease_owner=None, lease_until=None)
+            )
+            kind = {"failed": "run_failed", "waiting": "run_waiting"}.get(status, "run_completed")
+            data: dict[str, Any] = {"reason": error} if error else {}
+            if pending:
+                data["approvals"] = [p["approval_id"] for p in pending]
+            record(session, kind=kind, actor="system", run_id=run_id, thread_id=thread_id,
+                   data=data)
+        return RunOutcome(run_id, thread_id, status, messages, pending, error)
+
+    def _message_count(self, thread_id: str) -> int:
+        snapshot = self.graph.get_state({"configurable": {"thread_id": thread_id}})
+        return len(snapshot.values.get("messages", [])) if snapshot.values else 0
+
+    def _has_decided_pending(self, run_id: str) -> bool:
+        with session_scope(self.gov.engine) as session:
+            row = session.exec(
+                select(ApprovalRequest.id)
+                .join(ToolCallRecord, ToolCallRecord.approval_id == ApprovalRequest.id)  # type: ignore[arg-type]
+                .where(ToolCallRecord.run_id == run_id, ToolCallRecord.status == "pending",
+                       ApprovalRequest.status != "pending")
+            ).first()
+        return row is not None
+
+    # --- approvals --------------------------------------------------------------------
+    def decide(
+        self,
+        approval_id: str,
+        *,
+        approver: str,
+        action: Action,
+        comment: str = "",
+        edited_args: dict[str, Any] | None = None,
+    ) -> DecideOutcome:
+        outcome = decide(
+            self.gov.engine, approval_id, approver=approver, action=action, comment=comment,
+            edited_args=edited_args, reclassify=self._reclassify,
+        )
+        req = outcome.request
+        if outcome.final:
+            self.bus.publish(ApprovalDecided(
+                approval_id=req.id, run_id=req.run_id, thread_id=req.thread_id,
+                status="approved" if req.status == "approved" else "denied", approver=approver,
+            ))
+        return outcome
+
+    def _reclassify(
+        self, request: ApprovalRequest, edited: dict[str, Any]
+    ) -> tuple[dict[str, Any], str, Any]:
+        registered = self.gov.registry.get(request.tool)
+        validated = registered.validate(edited)
+        args = registered.canonical_args(validated)
+        with session_scope(self.gov.engine) as session:
+            totals = run_totals(session, request.run_id)
+        decision = self.gov.policy.decide(CallFacts(
+            tool=request.tool, system=registered.meta.system, effect=registered.meta.effect,
+            args=validated.model_dump(mode="python"), agent=request.agent,
+            requester=request.requester, run=totals,
+        ))
+        return args, call_hash(request.tool, args, decision.policy_version), decision
+
+    def handle(self, event: BusEvent) -> None:
+        """Bus handler: a decision or expiry means the waiting run can move on."""
+        if isinstance(event, ApprovalDecided | ApprovalExpired | RunResume):
+            self.resume(event.thread_id)
+
+    def recover(self) -> list[RunOutcome]:
+        """After a restart: expire overdue requests, then resume every run with news."""
+        for request in expire_overdue(self.gov.engine):
+            self.bus.publish(ApprovalExpired(
+                approval_id=request.id, run_id=request.run_id, thread_id=request.thread_id))
+        with session_scope(self.gov.engine) as session:
+            stale = utcnow() - LEASE
+            session.execute(
+                update(Run).where(Run.status == "running", Run.lease_until < stale)  # type: ignore[arg-type,operator]
+                .values(status="waiting", lease_owner=None, lease_until=None)
+            )
+            waiting = session.exec(select(Run).where(Run.status == "waiting")).all()
+        outcomes = []
+        for run in waiting:
+            if self._has_decided_pending(run.id):
+                outcome = self.resume(run.thread_id)
+                if outcome is not None:
+                    outcomes.append(outcome)
+        return outcomes
+
+    def run(self, run_id: str) -> Run:
+        with session_scope(self.gov.engine) as session:
+            run = session.get(Run, run_id)
+            if run is None:
+                raise NotFound(f"no run {run_id!r}")
+            return run

@@ -1,0 +1,30 @@
+"""The ``tethra`` command: chat, approvals, audit, policy, users, setup.
+
+Every command opens its resources here, at the entry point, and closes them on exit.
+``UserError`` messages are printed plainly with exit code 2; nothing else is caught.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from tethra.cli import admin, approvals, audit, chat, policy
+from tethra.errors import UserError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app.add_typer(approvals.app, name="approvals", help="List and decide approval requests.")
+app.add_typer(audit.app, name="audit", help="Read and verify the audit trail.")
+app.add_typer(policy.app, name="policy", help="Ask the policy about a hypothetical call.")
+app.add_typer(admin.users_app, name="users", help="Manage users and API keys.")
+app.command("init")(admin.init)
+app.command("chat")(chat.chat)
+
+
+def main() -> None:
+    try:
+        app()
+    except UserError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(2)

@@ -1,0 +1,58 @@
+"""How runs and approval requests look in a terminal."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from langchain_core.messages import AIMessage, ToolMessage
+from rich.console import Console
+from rich.table import Table
+
+from approvals.models import ApprovalRequest
+from graph.runtime import RunOutcome
+from tethra.db import utcnow
+
+console = Console(highlight=False)
+
+
+def args_text(args: dict[str, Any]) -> str:
+    return json.dumps(args, sort_keys=True)
+
+
+def time_left(deadline: datetime) -> str:
+    seconds = int((deadline - utcnow()).total_seconds())
+    if seconds <= 0:
+        return "overdue"
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m"
+
+
+def outcome(result: RunOutcome) -> None:
+    for message in result.messages:
+        if isinstance(message, ToolMessage):
+            style = "red" if message.status == "error" else "green"
+            console.print(f"  [{style}]{message.name}[/] -> {str(message.content)[:300]}")
+        elif isinstance(message, AIMessage) and message.tool_calls:
+            for call in message.tool_calls:
+                console.print(f"  [cyan]proposes[/] {call['name']} {args_text(call['args'])}")
+        elif isinstance(message, AIMessage) and message.content:
+            console.print(f"[bold]agent:[/] {message.content}")
+    if result.status == "waiting":
+        console.print("[yellow]waiting for approval:[/]")
+        for p in result.pending:
+            console.print(
+                f"  {p['approval_id']}  {p['tool']} {args_text(p['args'])}\n"
+                f"    rule {p['rule']}: {p['reason']} (needs {p['approvals_required']})"
+            )
+    elif result.status == "failed":
+        console.print(f"[red]run failed:[/] {result.error}")
+
+
+def requests_table(requests: list[ApprovalRequest]) -> Table:
+    table = Table("id", "tool", "args", "rule", "requester", "agent", "status", "time left")
+    for r in requests:
+        table.add_row(r.id, r.tool, args_text(r.args), r.rule, r.requester, r.agent, r.status,
+                      time_left(r.deadline) if r.status == "pending" else "-")
+    return table

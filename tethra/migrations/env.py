@@ -1,0 +1,34 @@
+"""Alembic environment: runs on the connection ``tethra.db.migrate`` hands over, or on
+``TETHRA_DATABASE_URL`` when invoked as ``alembic -c tethra/migrations/alembic.ini``."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from tethra.db import create_db_engine
+from tethra.migrations import load_all_models
+from tethra.settings import load_settings
+
+target_metadata = load_all_models()
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+connection = context.config.attributes.get("connection")
+if connection is not None:
+    _run(connection)
+else:
+    engine = create_db_engine(load_settings().database_url)
+    with engine.begin() as conn:
+        _run(conn)
+    engine.dispose()
