@@ -60,7 +60,11 @@ class ToolExecuted(_Event):
 
 
 BusEvent = Annotated[
-    ApprovalRequested | ApprovalDecided | ApprovalExpiring | ApprovalExpired | RunResume
+    ApprovalRequested
+    | ApprovalDecided
+    | ApprovalExpiring
+    | ApprovalExpired
+    | RunResume
     | ToolExecuted,
     Field(discriminator="kind"),
 ]

@@ -26,8 +26,11 @@ from tethra.errors import Conflict, Forbidden, InvalidInput, NotFound
 from tethra.ids import new_id
 from tethra.users import get_user, has_role
 
-Reclassify = Callable[[ApprovalRequest, dict[str, Any]], tuple[dict[str, Any], str, Decision]]
-"""Validate edited args for the request's tool and classify them: (canonical args, hash, decision)."""
+Reclassify = Callable[
+    [Session, ApprovalRequest, dict[str, Any]], tuple[dict[str, Any], str, Decision]
+]
+"""Validate edited args for the request's tool and classify them, inside the deciding
+transaction: returns (canonical args, args hash, decision)."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,9 @@ class _LostRace(Exception):
     pass
 
 
-def create_request(session: Session, new: NewRequest, now: datetime | None = None) -> ApprovalRequest:
+def create_request(
+    session: Session, new: NewRequest, now: datetime | None = None
+) -> ApprovalRequest:
     """Persist a request for a call, once: asking again for the same call returns the first."""
     existing = session.exec(
         select(ApprovalRequest).where(ApprovalRequest.call_key == new.call_key)
@@ -63,7 +68,9 @@ def create_request(session: Session, new: NewRequest, now: datetime | None = Non
         return existing
     now = now or utcnow()
     d = new.decision
-    assert d.tier == "review" and d.deadline is not None and d.approver_role is not None
+    assert d.tier == "review"
+    assert d.deadline is not None
+    assert d.approver_role is not None
     request = ApprovalRequest(
         id=new_id("apr"),
         call_key=new.call_key,
@@ -134,7 +141,13 @@ def decide(
         try:
             with session_scope(engine) as session:
                 return _decide_once(
-                    session, approval_id, approver, action, comment, edited_args, reclassify,
+                    session,
+                    approval_id,
+                    approver,
+                    action,
+                    comment,
+                    edited_args,
+                    reclassify,
                     now or utcnow(),
                 )
         except _LostRace:
@@ -170,10 +183,11 @@ def _decide_once(
     expected = request.version
     changes: dict[str, Any] = {"version": expected + 1}
     if action == "edit":
-        assert edited_args is not None and reclassify is not None
+        assert edited_args is not None
+        assert reclassify is not None
         if "tool" in edited_args:
             raise InvalidInput("an edit may change the arguments, never which tool is called")
-        args, args_hash, decision = reclassify(request, edited_args)
+        args, args_hash, decision = reclassify(session, request, edited_args)
         if decision.tier == "deny":
             raise InvalidInput(
                 f"the edited call would be denied by rule {decision.rule}: {decision.reason}"

@@ -12,7 +12,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, SystemMessage
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableConfig
 from sqlalchemy.engine import Engine
 
 from agents.models.factory import model_id
@@ -38,14 +38,18 @@ class AgentNode:
         self.bound: Runnable[list[AnyMessage], Any] = model.bind_tools(tools) if tools else model
         self.engine = engine
 
-    def __call__(self, state: OpsState, config: Any) -> dict[str, Any]:
+    def __call__(self, state: OpsState, config: RunnableConfig) -> dict[str, Any]:
         spec = self.definition.spec
-        thread_id = config["configurable"]["thread_id"]
+        thread_id = (config.get("configurable") or {})["thread_id"]
         if state.get("steps", 0) >= spec.max_steps:
             text = f"I stopped: this request reached the step limit of {spec.max_steps}."
             record_now(
-                self.engine, kind="run_failed", actor=spec.name, run_id=state["run_id"],
-                thread_id=thread_id, data={"reason": text},
+                self.engine,
+                kind="run_failed",
+                actor=spec.name,
+                run_id=state["run_id"],
+                thread_id=thread_id,
+                data={"reason": text},
             )
             return {"messages": [AIMessage(content=text)]}
         prompt = SystemMessage(content=self.definition.prompt)
@@ -55,7 +59,10 @@ class AgentNode:
         usage = getattr(response, "usage_metadata", None) or {}
         calls = [c["name"] for c in getattr(response, "tool_calls", [])]
         record_now(
-            self.engine, kind="model_call", actor=spec.name, run_id=state["run_id"],
+            self.engine,
+            kind="model_call",
+            actor=spec.name,
+            run_id=state["run_id"],
             thread_id=thread_id,
             data={
                 "agent": spec.name,
@@ -69,7 +76,11 @@ class AgentNode:
         )
         if not calls:
             record_now(
-                self.engine, kind="agent_message", actor=spec.name, run_id=state["run_id"],
-                thread_id=thread_id, data={"agent": spec.name, "text": str(response.content)},
+                self.engine,
+                kind="agent_message",
+                actor=spec.name,
+                run_id=state["run_id"],
+                thread_id=thread_id,
+                data={"agent": spec.name, "text": str(response.content)},
             )
         return {"messages": [response], "steps": state.get("steps", 0) + 1}

@@ -77,24 +77,36 @@ def _apply_approval(
         }
     else:
         return
-    if _cas(session, rec.key, ("pending",), changes) and changes["status"] in ("denied",
-                                                                                "expired"):
+    if _cas(session, rec.key, ("pending",), changes) and changes["status"] in ("denied", "expired"):
         record(
-            session, kind="tool_denied", actor="system", run_id=rec.run_id,
+            session,
+            kind="tool_denied",
+            actor="system",
+            run_id=rec.run_id,
             thread_id=rec.thread_id,
-            data={"tool": rec.tool, "rule": rec.rule, "reason": changes["reason"],
-                  "approval_id": request.id},
+            data={
+                "tool": rec.tool,
+                "rule": rec.rule,
+                "reason": changes["reason"],
+                "approval_id": request.id,
+            },
         )
 
 
 def _verified(gov: Governance, request: ApprovalRequest) -> dict[str, Any]:
     """Re-verify the approval binds to exactly these args under the current policy."""
     if call_hash(request.tool, request.args, request.policy_version) != request.args_hash:
-        return {"status": "denied", "reason": "The approved arguments do not match the "
-                "approval's hash; the request was altered after approval, so it is refused."}
+        return {
+            "status": "denied",
+            "reason": "The approved arguments do not match the "
+            "approval's hash; the request was altered after approval, so it is refused.",
+        }
     if request.policy_version != gov.policy.version:
-        return {"status": "denied", "reason": f"The policy changed since approval "
-                f"({request.policy_version} -> {gov.policy.version}); ask again to re-review."}
+        return {
+            "status": "denied",
+            "reason": f"The policy changed since approval "
+            f"({request.policy_version} -> {gov.policy.version}); ask again to re-review.",
+        }
     return {"status": "approved", "args": request.args, "args_hash": request.args_hash}
 
 
@@ -108,22 +120,34 @@ def _cas(session: Session, key: str, expected: tuple[str, ...], changes: dict[st
 
 
 def _execute(
-    gov: Governance, rec: ToolCallRecord, claim_from: tuple[str, ...],
+    gov: Governance,
+    rec: ToolCallRecord,
+    claim_from: tuple[str, ...],
     started: datetime | None = None,
 ) -> ToolMessage | Pending:
     with session_scope(gov.engine) as session:
         where = (ToolCallRecord.key == rec.key, ToolCallRecord.status.in_(claim_from))  # type: ignore[attr-defined]
         if started is not None:
             where += (ToolCallRecord.exec_started_at == started,)  # type: ignore[arg-type]
-        claimed = session.execute(
-            update(ToolCallRecord).where(*where).values(status="executing", exec_started_at=utcnow())
-        ).rowcount == 1  # type: ignore[attr-defined]
+        claimed = (
+            session.execute(
+                update(ToolCallRecord)
+                .where(*where)
+                .values(status="executing", exec_started_at=utcnow())
+            ).rowcount
+            == 1
+        )  # type: ignore[attr-defined]
     if not claimed:
         return settle(gov, rec.key)
     registered = gov.registry.get(rec.tool)
     ctx = ToolContext(
-        idempotency_key=rec.key, engine=gov.engine, run_id=rec.run_id, thread_id=rec.thread_id,
-        tool_call_id=rec.tool_call_id, agent=rec.agent, requester=rec.requester,
+        idempotency_key=rec.key,
+        engine=gov.engine,
+        run_id=rec.run_id,
+        thread_id=rec.thread_id,
+        tool_call_id=rec.tool_call_id,
+        agent=rec.agent,
+        requester=rec.requester,
     )
     began = time.perf_counter()
     result: Any = None
@@ -137,23 +161,46 @@ def _execute(
         error = f"{type(exc).__name__}: {exc}"
     latency_ms = round((time.perf_counter() - began) * 1000, 3)
     with session_scope(gov.engine) as session:
-        _cas(session, rec.key, ("executing",), {
-            "status": "failed" if error else "executed",
-            "result": _jsonable(result), "error": error,
-            "executed_at": utcnow(), "latency_ms": latency_ms,
-        })
-        audit = {"run_id": rec.run_id, "thread_id": rec.thread_id}
-        if error:
-            record(session, kind="tool_failed", actor=rec.agent, **audit,
-                   data={"tool": rec.tool, "tool_call_id": rec.tool_call_id, "error": error})
-        else:
-            record(session, kind="tool_executed", actor=rec.agent, **audit,
-                   data={"tool": rec.tool, "tool_call_id": rec.tool_call_id,
-                         "result": _jsonable(result), "latency_ms": latency_ms})
+        _cas(
+            session,
+            rec.key,
+            ("executing",),
+            {
+                "status": "failed" if error else "executed",
+                "result": _jsonable(result),
+                "error": error,
+                "executed_at": utcnow(),
+                "latency_ms": latency_ms,
+            },
+        )
         if rec.approval_id:
             request = session.get(ApprovalRequest, rec.approval_id)
             if request is not None and request.status == "approved":
                 mark_executed(session, request)
+        # The audit append comes last: it takes the chain-head lock, and every writer
+        # takes its row locks before that one, so no two transactions wait on each other.
+        audit = {"run_id": rec.run_id, "thread_id": rec.thread_id}
+        if error:
+            record(
+                session,
+                kind="tool_failed",
+                actor=rec.agent,
+                **audit,
+                data={"tool": rec.tool, "tool_call_id": rec.tool_call_id, "error": error},
+            )
+        else:
+            record(
+                session,
+                kind="tool_executed",
+                actor=rec.agent,
+                **audit,
+                data={
+                    "tool": rec.tool,
+                    "tool_call_id": rec.tool_call_id,
+                    "result": _jsonable(result),
+                    "latency_ms": latency_ms,
+                },
+            )
         final = session.get(ToolCallRecord, rec.key)
         assert final is not None
         session.refresh(final)
@@ -168,11 +215,19 @@ def _take_over(gov: Governance, rec: ToolCallRecord) -> ToolMessage | Pending:
     if gov.registry.get(rec.tool).meta.idempotent:
         return _execute(gov, rec, claim_from=("executing",), started=rec.exec_started_at)
     with session_scope(gov.engine) as session:
-        reason = (f"In doubt: the process executing {rec.tool} stopped before recording the "
-                  "result, and this tool cannot be safely repeated. Check the system by hand.")
+        reason = (
+            f"In doubt: the process executing {rec.tool} stopped before recording the "
+            "result, and this tool cannot be safely repeated. Check the system by hand."
+        )
         if _cas(session, rec.key, ("executing",), {"status": "failed", "error": reason}):
-            record(session, kind="tool_failed", actor="system", run_id=rec.run_id,
-                   thread_id=rec.thread_id, data={"tool": rec.tool, "error": reason})
+            record(
+                session,
+                kind="tool_failed",
+                actor="system",
+                run_id=rec.run_id,
+                thread_id=rec.thread_id,
+                data={"tool": rec.tool, "error": reason},
+            )
         final = session.get(ToolCallRecord, rec.key)
         assert final is not None
         session.refresh(final)

@@ -43,7 +43,11 @@ def run_totals(session: Session, run_id: str) -> RunTotals:
     ).all()
     calls = sum(1 for _, _, status in rows if status in MOVED_MONEY)
     money = sum(
-        (amount_of(args) for effect, args, status in rows if effect == "money" and status in MOVED_MONEY),
+        (
+            amount_of(args)
+            for effect, args, status in rows
+            if effect == "money" and status in MOVED_MONEY
+        ),
         Decimal(0),
     )
     return RunTotals(tool_calls=calls, money_moved=float(money))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.messages import AIMessage, AnyMessage, ToolCall, ToolMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.types import interrupt
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -47,13 +48,15 @@ class GovernedToolNode:
     def __init__(self, gov: Governance) -> None:
         self.gov = gov
 
-    def __call__(self, state: dict[str, Any], config: Any) -> dict[str, list[AnyMessage]]:
+    def __call__(
+        self, state: dict[str, Any], config: RunnableConfig
+    ) -> dict[str, list[AnyMessage]]:
         last = state["messages"][-1]
         if not isinstance(last, AIMessage) or not last.tool_calls:
             return {"messages": []}
         scope = CallScope(
             run_id=state["run_id"],
-            thread_id=config["configurable"]["thread_id"],
+            thread_id=(config.get("configurable") or {})["thread_id"],
             agent=state.get("agent", "ops"),
             requester=state["requester"],
         )
@@ -87,7 +90,7 @@ class GovernedToolNode:
                         rec = self._decide_and_record(session, scope, call, key, totals)
                 except IntegrityError:
                     continue  # another process recorded this call first; settle() reads it
-            if rec.effect == "money" and rec.status in MOVED_MONEY + ("pending",):
+            if rec.effect == "money" and rec.status in (*MOVED_MONEY, "pending"):
                 totals = RunTotals(
                     tool_calls=totals.tool_calls + 1,
                     money_moved=totals.money_moved + float(amount_of(rec.args)),
@@ -115,7 +118,10 @@ class GovernedToolNode:
         )
         audit = {"run_id": scope.run_id, "thread_id": scope.thread_id}
         record(
-            session, kind="tool_proposed", actor=scope.agent, **audit,
+            session,
+            kind="tool_proposed",
+            actor=scope.agent,
+            **audit,
             data={"tool": call["name"], "tool_call_id": rec.tool_call_id, "args": rec.args},
         )
         try:
@@ -125,15 +131,25 @@ class GovernedToolNode:
         except (NotFound, InvalidInput) as exc:
             rec.error = str(exc)
             record(
-                session, kind="check_result", actor="system", **audit,
-                data={"tool": rec.tool, "check": "args_schema", "passed": False,
-                      "message": rec.error},
+                session,
+                kind="check_result",
+                actor="system",
+                **audit,
+                data={
+                    "tool": rec.tool,
+                    "check": "args_schema",
+                    "passed": False,
+                    "message": rec.error,
+                },
             )
             session.add(rec)
             return rec
         rec.args = args
         record(
-            session, kind="check_result", actor="system", **audit,
+            session,
+            kind="check_result",
+            actor="system",
+            **audit,
             data={"tool": rec.tool, "check": "args_schema", "passed": True, "message": "valid"},
         )
         if rec.tool not in gov.agent_tools.get(scope.agent, frozenset()):
@@ -159,13 +175,19 @@ class GovernedToolNode:
         rec.policy_version = decision.policy_version
         rec.args_hash = call_hash(rec.tool, args, decision.policy_version)
         record(
-            session, kind="policy_decision", actor="policy", **audit,
+            session,
+            kind="policy_decision",
+            actor="policy",
+            **audit,
             data={"tool": rec.tool, "tool_call_id": rec.tool_call_id, **decision.as_audit()},
         )
         if decision.tier == "deny":
             rec.status = "denied"
             record(
-                session, kind="tool_denied", actor="policy", **audit,
+                session,
+                kind="tool_denied",
+                actor="policy",
+                **audit,
                 data={"tool": rec.tool, "rule": decision.rule, "reason": decision.reason},
             )
         elif decision.tier == "allow":

@@ -18,7 +18,14 @@ from tethra.db import UTCDateTime, utcnow
 
 RunStatus = Literal["running", "waiting", "completed", "failed", "stopped"]
 CallStatus = Literal[
-    "invalid", "denied", "allowed", "pending", "approved", "executing", "executed", "failed",
+    "invalid",
+    "denied",
+    "allowed",
+    "pending",
+    "approved",
+    "executing",
+    "executed",
+    "failed",
     "expired",
 ]
 FINAL_CALL_STATUSES = frozenset({"invalid", "denied", "executed", "failed", "expired"})

@@ -21,17 +21,18 @@ from langgraph.errors import GraphRecursionError
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 from sqlalchemy import or_, update
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from agents.spec import AgentDefinition
 from approvals.bus import Bus
 from approvals.events import ApprovalDecided, ApprovalExpired, BusEvent, RunResume
 from approvals.models import Action, ApprovalRequest
 from approvals.service import DecideOutcome, decide, expire_overdue
-from audit.trail import record, record_now
+from audit.events import EventKind
+from audit.trail import record
 from graph.governance import Governance, run_totals
 from graph.records import Run, ToolCallRecord
-from policies.decision import CallFacts
+from policies.decision import CallFacts, Decision
 from tethra.canonical import call_hash
 from tethra.db import session_scope, utcnow
 from tethra.errors import Conflict, NotFound, RunFailure, TethraError
@@ -80,17 +81,32 @@ class Runtime:
                     f"thread {thread_id} is waiting for approvals in run {waiting.id}; "
                     "decide them (or let them expire) before sending another message"
                 )
-            run = Run(id=new_id("run"), thread_id=thread_id, requester=requester,
-                      agent=self.entry_agent, lease_owner=self.owner,
-                      lease_until=utcnow() + LEASE)
+            run = Run(
+                id=new_id("run"),
+                thread_id=thread_id,
+                requester=requester,
+                agent=self.entry_agent,
+                lease_owner=self.owner,
+                lease_until=utcnow() + LEASE,
+            )
             session.add(run)
             audit = {"run_id": run.id, "thread_id": thread_id}
-            record(session, kind="run_started", actor=requester, **audit,
-                   data={"agent": self.entry_agent})
+            record(
+                session,
+                kind="run_started",
+                actor=requester,
+                **audit,
+                data={"agent": self.entry_agent},
+            )
             record(session, kind="user_message", actor=requester, **audit, data={"text": text})
         before = self._message_count(thread_id)
-        payload = {"messages": [HumanMessage(content=text)], "run_id": run.id,
-                   "requester": requester, "agent": self.entry_agent, "steps": 0}
+        payload = {
+            "messages": [HumanMessage(content=text)],
+            "run_id": run.id,
+            "requester": requester,
+            "agent": self.entry_agent,
+            "steps": 0,
+        }
         return self._drive(run.id, thread_id, payload, before)
 
     def resume(self, thread_id: str) -> RunOutcome | None:
@@ -103,12 +119,18 @@ class Runtime:
                 if run is None:
                     return None
                 now = utcnow()
-                took = session.execute(
-                    update(Run)
-                    .where(Run.id == run.id, Run.status == "waiting",  # type: ignore[arg-type]
-                           or_(Run.lease_owner.is_(None), Run.lease_until < now))  # type: ignore[union-attr,operator]
-                    .values(status="running", lease_owner=self.owner, lease_until=now + LEASE)
-                ).rowcount == 1  # type: ignore[attr-defined]
+                took = (
+                    session.execute(
+                        update(Run)
+                        .where(
+                            Run.id == run.id,
+                            Run.status == "waiting",  # type: ignore[arg-type]
+                            or_(Run.lease_owner.is_(None), Run.lease_until < now),
+                        )  # type: ignore[union-attr,operator]
+                        .values(status="running", lease_owner=self.owner, lease_until=now + LEASE)
+                    ).rowcount
+                    == 1
+                )  # type: ignore[attr-defined]
             if not took:
                 return None
             before = self._message_count(thread_id)
@@ -143,16 +165,25 @@ class Runtime:
         status = "failed" if error else ("waiting" if pending else "completed")
         with session_scope(self.gov.engine) as session:
             session.execute(
-                update(Run).where(Run.id == run_id)  # type: ignore[arg-type]
-                .values(status=status, error=error, updated_at=utcnow(),
-                        lease_owner=None, lease_until=None)
+                update(Run)
+                .where(Run.id == run_id)  # type: ignore[arg-type]
+                .values(
+                    status=status,
+                    error=error,
+                    updated_at=utcnow(),
+                    lease_owner=None,
+                    lease_until=None,
+                )
             )
-            kind = {"failed": "run_failed", "waiting": "run_waiting"}.get(status, "run_completed")
+            kind: EventKind = (
+                "run_failed" if error else "run_waiting" if pending else "run_completed"
+            )
             data: dict[str, Any] = {"reason": error} if error else {}
             if pending:
                 data["approvals"] = [p["approval_id"] for p in pending]
-            record(session, kind=kind, actor="system", run_id=run_id, thread_id=thread_id,
-                   data=data)
+            record(
+                session, kind=kind, actor="system", run_id=run_id, thread_id=thread_id, data=data
+            )
         return RunOutcome(run_id, thread_id, status, messages, pending, error)
 
     def _message_count(self, thread_id: str) -> int:
@@ -164,8 +195,11 @@ class Runtime:
             row = session.exec(
                 select(ApprovalRequest.id)
                 .join(ToolCallRecord, ToolCallRecord.approval_id == ApprovalRequest.id)  # type: ignore[arg-type]
-                .where(ToolCallRecord.run_id == run_id, ToolCallRecord.status == "pending",
-                       ApprovalRequest.status != "pending")
+                .where(
+                    ToolCallRecord.run_id == run_id,
+                    ToolCallRecord.status == "pending",
+                    ApprovalRequest.status != "pending",
+                )
             ).first()
         return row is not None
 
@@ -180,30 +214,45 @@ class Runtime:
         edited_args: dict[str, Any] | None = None,
     ) -> DecideOutcome:
         outcome = decide(
-            self.gov.engine, approval_id, approver=approver, action=action, comment=comment,
-            edited_args=edited_args, reclassify=self._reclassify,
+            self.gov.engine,
+            approval_id,
+            approver=approver,
+            action=action,
+            comment=comment,
+            edited_args=edited_args,
+            reclassify=self._reclassify,
         )
         req = outcome.request
         if outcome.final:
-            self.bus.publish(ApprovalDecided(
-                approval_id=req.id, run_id=req.run_id, thread_id=req.thread_id,
-                status="approved" if req.status == "approved" else "denied", approver=approver,
-            ))
+            self.bus.publish(
+                ApprovalDecided(
+                    approval_id=req.id,
+                    run_id=req.run_id,
+                    thread_id=req.thread_id,
+                    status="approved" if req.status == "approved" else "denied",
+                    approver=approver,
+                )
+            )
         return outcome
 
     def _reclassify(
-        self, request: ApprovalRequest, edited: dict[str, Any]
-    ) -> tuple[dict[str, Any], str, Any]:
+        self, session: Session, request: ApprovalRequest, edited: dict[str, Any]
+    ) -> tuple[dict[str, Any], str, Decision]:
         registered = self.gov.registry.get(request.tool)
         validated = registered.validate(edited)
         args = registered.canonical_args(validated)
-        with session_scope(self.gov.engine) as session:
-            totals = run_totals(session, request.run_id)
-        decision = self.gov.policy.decide(CallFacts(
-            tool=request.tool, system=registered.meta.system, effect=registered.meta.effect,
-            args=validated.model_dump(mode="python"), agent=request.agent,
-            requester=request.requester, run=totals,
-        ))
+        totals = run_totals(session, request.run_id)
+        decision = self.gov.policy.decide(
+            CallFacts(
+                tool=request.tool,
+                system=registered.meta.system,
+                effect=registered.meta.effect,
+                args=validated.model_dump(mode="python"),
+                agent=request.agent,
+                requester=request.requester,
+                run=totals,
+            )
+        )
         return args, call_hash(request.tool, args, decision.policy_version), decision
 
     def handle(self, event: BusEvent) -> None:
@@ -214,12 +263,16 @@ class Runtime:
     def recover(self) -> list[RunOutcome]:
         """After a restart: expire overdue requests, then resume every run with news."""
         for request in expire_overdue(self.gov.engine):
-            self.bus.publish(ApprovalExpired(
-                approval_id=request.id, run_id=request.run_id, thread_id=request.thread_id))
+            self.bus.publish(
+                ApprovalExpired(
+                    approval_id=request.id, run_id=request.run_id, thread_id=request.thread_id
+                )
+            )
         with session_scope(self.gov.engine) as session:
             stale = utcnow() - LEASE
             session.execute(
-                update(Run).where(Run.status == "running", Run.lease_until < stale)  # type: ignore[arg-type,operator]
+                update(Run)
+                .where(Run.status == "running", Run.lease_until < stale)  # type: ignore[arg-type,operator]
                 .values(status="waiting", lease_owner=None, lease_until=None)
             )
             waiting = session.exec(select(Run).where(Run.status == "waiting")).all()

@@ -211,9 +211,7 @@ def _compile(rule: RuleSpec, source: str) -> CompiledRule:
     try:
         program = cel.compile(text)
     except Exception as exc:
-        raise ConfigError(
-            f"{source}: rule {rule.id!r}: condition does not compile: {exc}"
-        ) from exc
+        raise ConfigError(f"{source}: rule {rule.id!r}: condition does not compile: {exc}") from exc
     return CompiledRule(rule, program, frozenset(program.variables()))
 
 

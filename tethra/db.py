@@ -103,9 +103,9 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 def schema_is_current(engine: Engine) -> bool:
     """True when the database is at the newest migration (used by readiness checks)."""
+    from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
-    from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))

@@ -10,17 +10,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar, cast, get_args
+from decimal import Decimal
+from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
 
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, StructuredTool
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
 from sqlalchemy.engine import Engine
 
 from tethra.errors import InvalidInput, UserError
 
 Effect = Literal["read", "write", "money", "external_message", "irreversible"]
 EFFECTS: tuple[str, ...] = get_args(Effect)
+
+CENT = Decimal("0.01")
+
+
+def _to_cents(value: Decimal) -> Decimal:
+    return value.quantize(CENT)
+
+
+Money = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2), AfterValidator(_to_cents)]
+"""A positive amount with exactly two decimals, so 250, 250.0 and 250.00 are one value
+(and canonicalise, hash and bind an approval identically)."""
 
 JSONValue = Any
 """A JSON-serialisable result (dicts, lists, str, numbers, bools, None)."""
@@ -80,7 +92,7 @@ class RegisteredTool:
             raise InvalidInput(f"invalid arguments for {self.name}: {problems}") from exc
 
     def canonical_args(self, args: BaseModel) -> dict[str, Any]:
-        return cast(dict[str, Any], args.model_dump(mode="json"))
+        return args.model_dump(mode="json")
 
     def execute(self, args: BaseModel, ctx: ToolContext) -> JSONValue:
         config: RunnableConfig = {"configurable": {CONTEXT_KEY: ctx}}

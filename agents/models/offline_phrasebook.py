@@ -4,6 +4,7 @@ Table-driven so a new phrasing is one ``Phrase`` (pattern, builder, example): th
 docs, the capability list the model offers and the tests all read the same table.
 Patterns match a whole clause, so an unrecognised sentence is refused rather than
 half-understood — a governed platform should not guess which refund was meant.
+Splitting a message into clauses is ``offline_parser``'s job.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 
 from agents.models.offline_results import Call, Request, email_after_lookup, refund_after_lookup
 
@@ -35,7 +35,7 @@ _TOKENS = {
 _END = r"(?:[\s,]+please)?[\s.!?]*"
 
 
-def _pattern(template: str) -> re.Pattern[str]:
+def pattern(template: str) -> re.Pattern[str]:
     for token, regex in _TOKENS.items():
         template = template.replace(token, regex)
     return re.compile(rf"^{template}{_END}$", re.IGNORECASE | re.DOTALL)
@@ -113,7 +113,7 @@ def _bank_details(match: re.Match[str]) -> Request | None:
 
 
 def _phrase(template: str, build: Builder, example: str, *tools: str) -> Phrase:
-    return Phrase(_pattern(template), build, example, tools)
+    return Phrase(pattern(template), build, example, tools)
 
 
 _BANK_PREFIX = r"(?:change|update|set)\s+(?:the\s+)?(?:bank\s+(?:details|account)|iban)"
@@ -289,58 +289,3 @@ PHRASES: tuple[Phrase, ...] = (
         "list_outbox",
     ),
 )
-
-_LEADING = re.compile(
-    r"^(?:(?:please|pls|kindly|can\s+you|could\s+you|would\s+you|will\s+you|"
-    r"i\s+(?:want|need|would\s+like|'d\s+like)\s+(?:you\s+)?to|then|also|now|ok(?:ay)?|"
-    r"hi|hello|hey)\b[\s,]*)+",
-    re.IGNORECASE,
-)
-_SEPARATOR = re.compile(r"(\s*;\s*|,?\s+and\s+(?:then\s+|also\s+)?)", re.IGNORECASE)
-_HELP = _pattern(r"(?:help|what\s+can\s+you\s+do|what\s+do\s+you\s+understand)")
-
-
-def is_help(text: str) -> bool:
-    return bool(_HELP.match(_LEADING.sub("", text.strip())))
-
-
-def parse_clause(text: str) -> Request | None:
-    clause = _LEADING.sub("", text.strip())
-    for phrase in PHRASES:
-        match = phrase.pattern.match(clause)
-        if match:
-            request = phrase.build(match)
-            if request is not None:
-                return request
-    return None
-
-
-def parse_message(text: str) -> list[Request] | None:
-    """Split on "and"/";" only where every piece is a request of its own, preferring the
-    earliest split, so "email customer 311: sorry and thanks" stays one email."""
-    pieces = _SEPARATOR.split(text.strip())
-    parts, separators = pieces[0::2], pieces[1::2]
-
-    @cache
-    def segment(start: int) -> tuple[Request, ...] | None:
-        for end in range(start, len(parts)):
-            text_ = "".join(parts[i] + separators[i] for i in range(start, end)) + parts[end]
-            request = parse_clause(text_)
-            if request is None:
-                continue
-            if end == len(parts) - 1:
-                return (request,)
-            rest = segment(end + 1)
-            if rest is not None:
-                return (request, *rest)
-        return None
-
-    if not text.strip():
-        return None
-    found = segment(0)
-    return list(found) if found is not None else None
-
-
-def capabilities(bound: frozenset[str]) -> list[str]:
-    """Examples of what the model can do with exactly these tools."""
-    return [p.example for p in PHRASES if set(p.tools) <= bound]

@@ -32,32 +32,62 @@ POLICY = PolicyEngine.from_file()
 
 @pytest.fixture
 def people(engine: Engine) -> Engine:
-    for name, role in [("olivia", "operator"), ("adam", "approver"), ("erin", "approver"),
-                       ("aria", "auditor"), ("root", "admin")]:
+    for name, role in [
+        ("olivia", "operator"),
+        ("adam", "approver"),
+        ("erin", "approver"),
+        ("aria", "auditor"),
+        ("root", "admin"),
+    ]:
         create_user(engine, name, role)
     return engine
 
 
 def make_request(engine: Engine, amount: str = "250.00", key: str = "k1") -> ApprovalRequest:
     args = {"order_id": 1042, "amount": amount, "reason": "duplicate charge"}
-    decision = POLICY.decide(CallFacts("refund_order", "payments", "money",
-                                       {**args, "amount": Decimal(amount)}, "ops", "olivia"))
+    decision = POLICY.decide(
+        CallFacts(
+            "refund_order",
+            "payments",
+            "money",
+            {**args, "amount": Decimal(amount)},
+            "ops",
+            "olivia",
+        )
+    )
     assert decision.tier == "review"
     with session_scope(engine) as session:
-        return create_request(session, NewRequest(
-            call_key=key, run_id="run_1", thread_id="th_1", tool_call_id=f"call_{key}",
-            agent="ops", requester="olivia", tool="refund_order", args=args,
-            args_hash=call_hash("refund_order", args, decision.policy_version),
-            decision=decision,
-        ))
+        return create_request(
+            session,
+            NewRequest(
+                call_key=key,
+                run_id="run_1",
+                thread_id="th_1",
+                tool_call_id=f"call_{key}",
+                agent="ops",
+                requester="olivia",
+                tool="refund_order",
+                args=args,
+                args_hash=call_hash("refund_order", args, decision.policy_version),
+                decision=decision,
+            ),
+        )
 
 
-def reclassify(request: ApprovalRequest, edited: dict[str, Any]) -> tuple[dict[str, Any], str,
-                                                                             Decision]:
+def reclassify(
+    _session: Session, request: ApprovalRequest, edited: dict[str, Any]
+) -> tuple[dict[str, Any], str, Decision]:
     args = {**edited, "amount": str(Decimal(str(edited["amount"])).quantize(Decimal("0.01")))}
-    decision = POLICY.decide(CallFacts(request.tool, "payments", "money",
-                                       {**args, "amount": Decimal(args["amount"])}, "ops",
-                                       request.requester))
+    decision = POLICY.decide(
+        CallFacts(
+            request.tool,
+            "payments",
+            "money",
+            {**args, "amount": Decimal(args["amount"])},
+            "ops",
+            request.requester,
+        )
+    )
     return args, call_hash(request.tool, args, decision.policy_version), decision
 
 
@@ -100,8 +130,10 @@ def test_of_two_concurrent_decisions_exactly_one_wins(people: Engine) -> None:
             except Conflict as exc:
                 losses.append(str(exc))
 
-        threads = [threading.Thread(target=act, args=("adam", "approve")),
-                   threading.Thread(target=act, args=("erin", "deny"))]
+        threads = [
+            threading.Thread(target=act, args=("adam", "approve")),
+            threading.Thread(target=act, args=("erin", "deny")),
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -149,21 +181,41 @@ def test_concurrent_approvals_both_count(people: Engine) -> None:
 def test_edit_is_revalidated_and_reclassified(people: Engine) -> None:
     req = make_request(people, amount="250.00")
     with pytest.raises(InvalidInput, match="denied by rule refund-over-limit"):
-        decide(people, req.id, approver="adam", action="edit",
-               edited_args={"order_id": 1042, "amount": 30000, "reason": "x"},
-               reclassify=reclassify)
+        decide(
+            people,
+            req.id,
+            approver="adam",
+            action="edit",
+            edited_args={"order_id": 1042, "amount": 30000, "reason": "x"},
+            reclassify=reclassify,
+        )
     with pytest.raises(InvalidInput, match="never which tool"):
-        decide(people, req.id, approver="adam", action="edit",
-               edited_args={"tool": "pay_invoice", "amount": 1}, reclassify=reclassify)
+        decide(
+            people,
+            req.id,
+            approver="adam",
+            action="edit",
+            edited_args={"tool": "pay_invoice", "amount": 1},
+            reclassify=reclassify,
+        )
     with Session(people) as session:
         assert get_request(session, req.id).args["amount"] == "250.00"
-    edited = decide(people, req.id, approver="adam", action="edit",
-                    edited_args={"order_id": 1042, "amount": 6000, "reason": "x"},
-                    reclassify=reclassify)
+    edited = decide(
+        people,
+        req.id,
+        approver="adam",
+        action="edit",
+        edited_args={"order_id": 1042, "amount": 6000, "reason": "x"},
+        reclassify=reclassify,
+    )
     request = edited.request
     assert (request.status, request.rule, request.approvals_required) == (
-        "pending", "refund-very-large", 2)
-    assert request.original_args is not None and request.original_args["amount"] == "250.00"
+        "pending",
+        "refund-very-large",
+        2,
+    )
+    assert request.original_args is not None
+    assert request.original_args["amount"] == "250.00"
     assert request.args_hash == call_hash("refund_order", request.args, request.policy_version)
     done = decide(people, req.id, approver="erin", action="approve")
     assert done.request.status == "approved"
@@ -186,9 +238,7 @@ def test_decisions_are_audited_with_approver_and_comment(people: Engine) -> None
     req = make_request(people)
     decide(people, req.id, approver="adam", action="deny", comment="customer already refunded")
     with Session(people) as session:
-        event = session.exec(
-            select(AuditEvent).where(AuditEvent.kind == "approval_decision")
-        ).one()
+        event = session.exec(select(AuditEvent).where(AuditEvent.kind == "approval_decision")).one()
     assert event.actor == "adam"
     assert event.data["comment"] == "customer already refunded"
     assert event.data["status"] == "denied"

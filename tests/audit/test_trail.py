@@ -128,3 +128,40 @@ def test_concurrent_appenders_get_one_contiguous_chain(engine: Engine) -> None:
     report = verify_chain(engine)
     assert report.ok, report.problems
     assert report.checked == threads * per_thread
+
+
+def test_several_events_in_one_transaction(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        recs = [
+            record(session, kind="check_result", actor="system", data={"passed": True, "n": n})
+            for n in range(3)
+        ]
+    assert [r.seq for r in recs] == [1, 2, 3]
+    assert verify_chain(engine).ok
+
+
+def test_verify_while_appending_reports_no_false_alarm(engine: Engine) -> None:
+    """Appends committed during a verification are not mistaken for a truncated tail."""
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            for i in range(150):
+                record_now(engine, kind="agent_message", actor="ops", data={"i": i})
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    reports = []
+    while not done.is_set():
+        reports.append(verify_chain(engine, batch_size=4))
+    thread.join(timeout=120)
+
+    assert not errors, errors
+    assert reports
+    assert all(r.ok for r in reports), [r.problems for r in reports if not r.ok]
+    assert verify_chain(engine).checked == 150

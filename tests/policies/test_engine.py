@@ -15,9 +15,13 @@ from tethra.errors import ConfigError
 
 def refund(amount: str, money_moved: float = 0.0) -> CallFacts:
     return CallFacts(
-        tool="refund_order", system="payments", effect="money",
+        tool="refund_order",
+        system="payments",
+        effect="money",
         args={"order_id": 1042, "amount": Decimal(amount), "reason": "dup"},
-        agent="ops", requester="olivia", run=RunTotals(money_moved=money_moved),
+        agent="ops",
+        requester="olivia",
+        run=RunTotals(money_moved=money_moved),
     )
 
 
@@ -82,7 +86,8 @@ def test_precedence_is_deny_then_strictest_review_then_allow() -> None:
     assert engine.decide(pay(500)).rule == "deny-huge"
     big = engine.decide(pay(50))
     assert (big.tier, big.rule, big.approvals_required) == ("review", "review-big", 2)
-    assert big.deadline is not None and big.deadline.total_seconds() == 1800
+    assert big.deadline is not None
+    assert big.deadline.total_seconds() == 1800
     assert engine.decide(pay(5)).rule == "review-any"
     assert engine.decide(pay(5, tool="other")).rule == "allow-all"
 
@@ -91,10 +96,12 @@ def test_a_rule_that_errors_denies_and_records_the_error() -> None:
     engine = PolicyEngine.from_text(POLICY)
     decision = engine.decide(pay(1, tool="explode"))
     assert (decision.tier, decision.rule) == ("deny", "broken")
-    assert decision.error and "nope" in decision.error
+    assert decision.error
+    assert "nope" in decision.error
     odd = engine.decide(pay(1, tool="odd"))
     assert (odd.tier, odd.rule) == ("deny", "not-bool")
-    assert odd.error and "not true/false" in odd.error
+    assert odd.error
+    assert "not true/false" in odd.error
 
 
 def test_classifier_failure_denies(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -139,16 +146,24 @@ def test_version_changes_with_content() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("version: t\nrules:\n  - {id: r1, when: 'args.amount >', tier: allow, reason: abc}",
-         "rule 'r1': condition does not compile"),
-        ("version: t\nrules:\n  - {id: r2, tier: maybe, reason: abc}",
-         "rule 'r2' (rules[0]) tier"),
-        ("version: t\nrules:\n  - {id: r3, tier: allow, reason: abc, review: {approvals: 2}}",
-         "'review' settings given but tier is 'allow'"),
-        ("version: t\nrules:\n  - {id: r4, tier: review, reason: abc, review: {deadline: soon}}",
-         "must look like 30m"),
-        ("version: t\nrules:\n  - {id: a, tier: allow, reason: abc}\n"
-         "  - {id: a, tier: deny, reason: abc}", "rule id 'a' is used twice"),
+        (
+            "version: t\nrules:\n  - {id: r1, when: 'args.amount >', tier: allow, reason: abc}",
+            "rule 'r1': condition does not compile",
+        ),
+        ("version: t\nrules:\n  - {id: r2, tier: maybe, reason: abc}", "rule 'r2' (rules[0]) tier"),
+        (
+            "version: t\nrules:\n  - {id: r3, tier: allow, reason: abc, review: {approvals: 2}}",
+            "'review' settings given but tier is 'allow'",
+        ),
+        (
+            "version: t\nrules:\n  - {id: r4, tier: review, reason: abc, review: {deadline: soon}}",
+            "must look like 30m",
+        ),
+        (
+            "version: t\nrules:\n  - {id: a, tier: allow, reason: abc}\n"
+            "  - {id: a, tier: deny, reason: abc}",
+            "rule id 'a' is used twice",
+        ),
         ("version: t\nrules: [\n", "not valid YAML"),
     ],
 )

@@ -34,8 +34,11 @@ def init(
         typer.echo("schema is at the newest migration")
         if not demo:
             return
-        typer.echo("demo business data seeded" if seed_demo_data(engine) else
-                   "demo business data already present")
+        typer.echo(
+            "demo business data seeded"
+            if seed_demo_data(engine)
+            else "demo business data already present"
+        )
         with Session(engine) as session:
             missing = [(n, r) for n, r in DEMO_USERS if session.get(User, n) is None]
         for name, role in missing:

@@ -22,8 +22,9 @@ CommentOpt = Annotated[str, typer.Option("--comment", "-c", help="Why; kept in t
 
 @app.command("list")
 def list_(
-    status: Annotated[str, typer.Option(help="pending, approved, denied, expired, executed, all")]
-    = "pending",
+    status: Annotated[
+        str, typer.Option(help="pending, approved, denied, expired, executed, all")
+    ] = "pending",
     limit: int = 50,
 ) -> None:
     """Approval requests, oldest first."""
@@ -55,14 +56,18 @@ def show(approval_id: str) -> None:
         console.print(f"  {d.created_at:%Y-%m-%d %H:%M:%S} {d.approver} {d.action}{note}")
 
 
-def _decide(approval_id: str, user: str, action: Action, comment: str,
-            edited: dict[str, Any] | None = None) -> None:
+def _decide(
+    approval_id: str, user: str, action: Action, comment: str, edited: dict[str, Any] | None = None
+) -> None:
     with runtime() as rt:
-        outcome = rt.decide(approval_id, approver=user, action=action, comment=comment,
-                            edited_args=edited)
+        outcome = rt.decide(
+            approval_id, approver=user, action=action, comment=comment, edited_args=edited
+        )
         req = outcome.request
-        console.print(f"{req.id} is now {req.status}"
-                      + ("" if outcome.final else f" (needs {req.approvals_required} approvals)"))
+        console.print(
+            f"{req.id} is now {req.status}"
+            + ("" if outcome.final else f" (needs {req.approvals_required} approvals)")
+        )
         if outcome.final:
             run = rt.run(req.run_id)
             console.print(f"run {run.id} is {run.status}")
@@ -73,8 +78,7 @@ def approve(
     approval_id: str,
     user: UserOpt,
     comment: CommentOpt = "",
-    args: Annotated[str | None, typer.Option(help="Edited arguments as JSON (re-checked).")]
-    = None,
+    args: Annotated[str | None, typer.Option(help="Edited arguments as JSON (re-checked).")] = None,
 ) -> None:
     """Approve (optionally with edited arguments); the paused run then continues."""
     edited = None

@@ -9,7 +9,7 @@ import typer
 from sqlmodel import Session
 
 from approvals.service import list_requests
-from graph.runtime import Runtime, RunOutcome
+from graph.runtime import RunOutcome, Runtime
 from tethra.cli import render
 from tethra.cli.context import runtime
 from tethra.errors import UserError
@@ -20,7 +20,9 @@ console = render.console
 
 
 def chat(
-    user: Annotated[str, typer.Option("--as", envvar="TETHRA_USER", help="Who is chatting.")] = "olivia",
+    user: Annotated[
+        str, typer.Option("--as", envvar="TETHRA_USER", help="Who is chatting.")
+    ] = "olivia",
     thread: Annotated[str | None, typer.Option(help="Continue this thread.")] = None,
     message: Annotated[
         list[str] | None, typer.Option("-m", "--message", help="Send and exit (repeatable).")
@@ -46,8 +48,10 @@ def chat(
             if text in ("/quit", "/exit"):
                 return
             if text == "/help":
-                console.print("Ask for lookups, refunds, emails ... /approvals decides pending "
-                              "requests (approvers only); /quit leaves.")
+                console.print(
+                    "Ask for lookups, refunds, emails ... /approvals decides pending "
+                    "requests (approvers only); /quit leaves."
+                )
             elif text == "/approvals":
                 _decide_inline(rt, user)
             elif text:
@@ -67,8 +71,10 @@ def _turn(rt: Runtime, thread_id: str, user: str, text: str, *, wait: bool) -> N
 
 def _wait(rt: Runtime, result: RunOutcome) -> None:
     """Poll SQL until the run moves on (decided here, in another terminal, or expired)."""
-    console.print("[dim]waiting for a decision (Ctrl-C stops waiting; the run stays paused "
-                  "and resumes when decided)[/]")
+    console.print(
+        "[dim]waiting for a decision (Ctrl-C stops waiting; the run stays paused "
+        "and resumes when decided)[/]"
+    )
     config = {"configurable": {"thread_id": result.thread_id}}
     before = len(rt.graph.get_state(config).values.get("messages", []))  # type: ignore[arg-type]
     try:
@@ -99,8 +105,12 @@ def _decide_inline(rt: Runtime, user: str) -> None:
             continue
         comment = console.input("comment: ").strip()
         try:
-            outcome = rt.decide(request.id, approver=user, action="approve" if choice == "a"
-                                else "deny", comment=comment)
+            outcome = rt.decide(
+                request.id,
+                approver=user,
+                action="approve" if choice == "a" else "deny",
+                comment=comment,
+            )
             console.print(f"{request.id} is now {outcome.request.status}")
         except UserError as exc:
             console.print(f"[red]{exc}[/]")

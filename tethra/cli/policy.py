@@ -42,16 +42,25 @@ def check(
         raise InvalidInput(f"{tool!r} is not registered; give --effect (and --system)")
     else:
         parsed = raw
-    decision = engine.decide(CallFacts(
-        tool=tool, system=system or "unknown", effect=effect, args=parsed, agent=agent,
-        requester=requester, run=RunTotals(money_moved=run_money_moved),
-    ))
+    decision = engine.decide(
+        CallFacts(
+            tool=tool,
+            system=system or "unknown",
+            effect=effect,
+            args=parsed,
+            agent=agent,
+            requester=requester,
+            run=RunTotals(money_moved=run_money_moved),
+        )
+    )
     render.console.print(f"tier    {decision.tier}")
     render.console.print(f"rule    {decision.rule}")
     render.console.print(f"reason  {decision.reason}")
     if decision.tier == "review":
-        render.console.print(f"review  {decision.approvals_required} x {decision.approver_role}, "
-                             f"deadline {decision.deadline}")
+        render.console.print(
+            f"review  {decision.approvals_required} x {decision.approver_role}, "
+            f"deadline {decision.deadline}"
+        )
     if decision.error:
         render.console.print(f"error   {decision.error}")
     render.console.print(f"policy  {engine.version}")

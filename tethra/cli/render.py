@@ -53,6 +53,14 @@ def outcome(result: RunOutcome) -> None:
 def requests_table(requests: list[ApprovalRequest]) -> Table:
     table = Table("id", "tool", "args", "rule", "requester", "agent", "status", "time left")
     for r in requests:
-        table.add_row(r.id, r.tool, args_text(r.args), r.rule, r.requester, r.agent, r.status,
-                      time_left(r.deadline) if r.status == "pending" else "-")
+        table.add_row(
+            r.id,
+            r.tool,
+            args_text(r.args),
+            r.rule,
+            r.requester,
+            r.agent,
+            r.status,
+            time_left(r.deadline) if r.status == "pending" else "-",
+        )
     return table

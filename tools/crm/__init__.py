@@ -1,1 +1,1 @@
-"""Placeholder: filled in by the demo-systems work."""
+"""Demo CRM: customers, their orders, and notes left by staff and agents."""

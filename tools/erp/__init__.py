@@ -1,1 +1,1 @@
-"""Placeholder: filled in by the demo-systems work."""
+"""Demo ERP: suppliers, purchase orders, goods receipts, supplier invoices and the ledger."""

@@ -143,7 +143,7 @@ def get_purchase_order(args: PoNumber, ctx: ToolContext) -> JSONValue:
                     **ln.model_dump(mode="json", exclude={"id", "po_number"}),
                     "qty_received": sum(r.qty_received for r in mine),
                     "receipts": [
-                        {"qty": r.qty_received, "received_at": r.received_at.isoformat()}
+                        r.model_dump(mode="json", include={"qty_received", "received_at"})
                         for r in mine
                     ],
                 }

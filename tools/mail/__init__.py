@@ -1,1 +1,1 @@
-"""Placeholder: filled in by the demo-systems work."""
+"""Demo mail: an outbox that stands in for sending email."""

@@ -1,1 +1,1 @@
-"""Placeholder: filled in by the demo-systems work."""
+"""Demo payments: customer charges, refunds, and payouts to suppliers."""

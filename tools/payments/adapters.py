@@ -19,7 +19,7 @@ from tools.crm.adapters import order_summary
 from tools.crm.models import Order
 from tools.payments.models import Payment, Refund
 from tools.payments.payouts import pay_invoice
-from tools.spec import JSONValue, RegisteredTool, ToolContext, adapter
+from tools.spec import JSONValue, Money, RegisteredTool, ToolContext, adapter
 
 
 class PaymentFilter(BaseModel):
@@ -41,9 +41,7 @@ class OrderRefunds(BaseModel):
 
 class RefundRequest(BaseModel):
     order_id: int = Field(gt=0, description="CRM order id to refund, e.g. 1042")
-    amount: Decimal = Field(
-        gt=0, max_digits=12, decimal_places=2, description="Amount in the order's currency"
-    )
+    amount: Money = Field(description="Amount in the order's currency")
     reason: str = Field(min_length=3, max_length=500, description="Why, as the customer is told")
 
 

@@ -1,0 +1,148 @@
+"""A runtime wired to counting adapters, a test policy and a scripted model.
+
+The adapters count every execution per idempotency key, so a test can assert an
+adapter ran exactly once, or never, across interrupts, resumes and restarts.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from langchain_core.messages import AIMessage
+from pydantic import BaseModel, Field
+from sqlalchemy.engine import Engine
+
+from agents.models.scripted import ScriptedChatModel, ScriptedTurn
+from agents.spec import AgentDefinition, AgentSpec
+from approvals.bus import InProcessBus
+from graph.agent_node import AgentNode
+from graph.builder import build_graph
+from graph.checkpointer import open_checkpointer
+from graph.governance import Governance
+from graph.governed import GovernedToolNode
+from graph.runtime import Runtime
+from policies.engine import PolicyEngine
+from tethra.settings import Settings
+from tethra.users import create_user
+from tools.registry import ToolRegistry
+from tools.spec import Money, RegisteredTool, ToolContext, adapter
+
+POLICY = """
+version: test
+rules:
+  - {id: reads, match: {effects: [read]}, tier: allow, reason: Reading changes nothing.}
+  - {id: small, match: {tools: [refund]}, when: "args.amount <= 100.0", tier: allow,
+     reason: Small refunds are fine.}
+  - {id: large, match: {tools: [refund]}, when: "args.amount > 100.0", tier: review,
+     reason: Large refunds need an approver.}
+  - {id: double, match: {tools: [refund]}, when: "args.amount > 5000.0", tier: review,
+     review: {approvals: 2}, reason: Very large refunds need two approvers.}
+  - {id: huge, match: {tools: [refund]}, when: "args.amount > 10000.0", tier: deny,
+     reason: Refunds this large are never automated.}
+  - {id: broken, match: {tools: [explode]}, when: "args.nope > 1", tier: allow,
+     reason: A rule with a bug.}
+"""
+
+executions: Counter[str] = Counter()
+"""tool name -> number of adapter executions (reset per test by ``Harness``)."""
+effects: dict[str, set[str]] = {}
+"""tool name -> distinct idempotency keys executed (what a real system would apply)."""
+
+
+class RefundArgs(BaseModel):
+    order_id: int = Field(gt=0)
+    amount: Money
+
+
+class LookupArgs(BaseModel):
+    order_id: int = Field(gt=0)
+
+
+def _count(name: str, ctx: ToolContext) -> None:
+    executions[name] += 1
+    effects.setdefault(name, set()).add(ctx.idempotency_key)
+
+
+def _tool(name: str, effect: str, args: type[BaseModel]) -> RegisteredTool:
+    def run(parsed: BaseModel, ctx: ToolContext) -> dict[str, Any]:
+        _count(name, ctx)
+        return {"ok": True, "tool": name, **parsed.model_dump(mode="json")}
+
+    return adapter(
+        name=name,
+        description=f"test tool {name}",
+        args=args,
+        system="test",
+        effect=effect,
+        idempotent=True,
+        owner="tests",
+    )(run)  # type: ignore[arg-type]
+
+
+def registry() -> ToolRegistry:
+    return ToolRegistry(
+        [
+            _tool("lookup", "read", LookupArgs),
+            _tool("refund", "money", RefundArgs),
+            _tool("mystery_write", "write", LookupArgs),
+            _tool("explode", "write", LookupArgs),
+            _tool("forbidden_tool", "read", LookupArgs),
+        ]
+    )
+
+
+def call(name: str, call_id: str, **args: Any) -> dict[str, Any]:
+    return {"name": name, "args": args, "id": call_id, "type": "tool_call"}
+
+
+def turn(*calls: dict[str, Any], text: str = "") -> AIMessage:
+    return AIMessage(content=text, tool_calls=list(calls))  # type: ignore[arg-type]
+
+
+def say(text: str) -> AIMessage:
+    return AIMessage(content=text)
+
+
+AGENT_TOOLS = ("lookup", "refund", "mystery_write", "explode")
+
+
+@contextmanager
+def open_harness(
+    engine: Engine, db_url: str, tmp: Path, script: Sequence[ScriptedTurn]
+) -> Iterator[Runtime]:
+    """A Runtime on the given database; opening it twice on one database is a restart."""
+    executions.clear()
+    effects.clear()
+    settings = Settings(database_url=db_url, checkpoint_path=tmp / "checkpoints.sqlite")
+    reg = registry()
+    gov = Governance(
+        engine=engine,
+        registry=reg,
+        policy=PolicyEngine.from_text(POLICY),
+        agent_tools={"ops": frozenset(AGENT_TOOLS)},
+    )
+    definition = AgentDefinition(
+        spec=AgentSpec(name="ops", description="test agent", tools=AGENT_TOOLS, max_steps=8),
+        prompt="You are a test agent.",
+        prompt_version="0123456789ab",
+    )
+    model = ScriptedChatModel(list(script))
+    with open_checkpointer(settings) as saver:
+        graph = build_graph(AgentNode(definition, model, reg, engine), GovernedToolNode(gov), saver)
+        runtime = Runtime(gov=gov, agents={"ops": definition}, graph=graph, bus=InProcessBus())
+        runtime.bus.subscribe(runtime.handle)
+        yield runtime
+
+
+def people(engine: Engine) -> None:
+    for name, role in [
+        ("olivia", "operator"),
+        ("adam", "approver"),
+        ("erin", "approver"),
+        ("aria", "auditor"),
+    ]:
+        create_user(engine, name, role)
