@@ -16,12 +16,12 @@ from typing import Any
 from sqlalchemy import func, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from approvals.models import Action, ApprovalDecision, ApprovalRequest
 from audit.trail import record
 from policies.decision import Decision
-from tethra.db import session_scope, utcnow
+from tethra.db import rows_affected, session_scope, utcnow
 from tethra.errors import Conflict, Forbidden, InvalidInput, NotFound
 from tethra.ids import new_id
 from tethra.users import get_user, has_role
@@ -221,9 +221,9 @@ def _decide_once(
     else:
         approvals = session.exec(
             select(func.count(func.distinct(ApprovalDecision.approver))).where(
-                ApprovalDecision.approval_id == request.id,
-                ApprovalDecision.args_hash == args_hash,
-                ApprovalDecision.action.in_(("approve", "edit")),  # type: ignore[attr-defined]
+                col(ApprovalDecision.approval_id) == request.id,
+                col(ApprovalDecision.args_hash) == args_hash,
+                col(ApprovalDecision.action).in_(("approve", "edit")),
             )
         ).one()
         required = changes.get("approvals_required", request.approvals_required)
@@ -256,13 +256,13 @@ def _compare_and_set(
     result = session.execute(
         update(ApprovalRequest)
         .where(
-            ApprovalRequest.id == approval_id,  # type: ignore[arg-type]
-            ApprovalRequest.version == expected_version,  # type: ignore[arg-type]
-            ApprovalRequest.status == "pending",  # type: ignore[arg-type]
+            col(ApprovalRequest.id) == approval_id,
+            col(ApprovalRequest.version) == expected_version,
+            col(ApprovalRequest.status) == "pending",
         )
         .values(**changes)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if rows_affected(result) != 1:
         raise _LostRace
 
 
@@ -270,7 +270,7 @@ def _last_decider(session: Session, approval_id: str) -> str | None:
     row = session.exec(
         select(ApprovalDecision)
         .where(ApprovalDecision.approval_id == approval_id)
-        .order_by(ApprovalDecision.id.desc())  # type: ignore[union-attr]
+        .order_by(col(ApprovalDecision.id).desc())
     ).first()
     return row.approver if row else None
 
@@ -280,7 +280,7 @@ def approvals_so_far(session: Session, request: ApprovalRequest) -> list[Approva
         session.exec(
             select(ApprovalDecision)
             .where(ApprovalDecision.approval_id == request.id)
-            .order_by(ApprovalDecision.id)  # type: ignore[arg-type]
+            .order_by(col(ApprovalDecision.id))
         )
     )
 
@@ -290,12 +290,12 @@ def mark_executed(session: Session, request: ApprovalRequest) -> None:
     result = session.execute(
         update(ApprovalRequest)
         .where(
-            ApprovalRequest.id == request.id,  # type: ignore[arg-type]
-            ApprovalRequest.status == "approved",  # type: ignore[arg-type]
+            col(ApprovalRequest.id) == request.id,
+            col(ApprovalRequest.status) == "approved",
         )
         .values(status="executed", version=ApprovalRequest.version + 1)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if rows_affected(result) != 1:
         raise Conflict(f"request {request.id} is not approved")
 
 
@@ -304,12 +304,12 @@ def expire_request(session: Session, request: ApprovalRequest, now: datetime) ->
     result = session.execute(
         update(ApprovalRequest)
         .where(
-            ApprovalRequest.id == request.id,  # type: ignore[arg-type]
-            ApprovalRequest.status == "pending",  # type: ignore[arg-type]
+            col(ApprovalRequest.id) == request.id,
+            col(ApprovalRequest.status) == "pending",
         )
         .values(status="expired", decided_at=now, version=ApprovalRequest.version + 1)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if rows_affected(result) != 1:
         return False
     record(
         session,
@@ -328,8 +328,8 @@ def expire_overdue(engine: Engine, now: datetime | None = None) -> list[Approval
     with session_scope(engine) as session:
         overdue = session.exec(
             select(ApprovalRequest).where(
-                ApprovalRequest.status == "pending",
-                ApprovalRequest.deadline <= now,  # type: ignore[arg-type]
+                col(ApprovalRequest.status) == "pending",
+                col(ApprovalRequest.deadline) <= now,
             )
         ).all()
         return [r for r in overdue if expire_request(session, r, now)]
@@ -346,5 +346,5 @@ def list_requests(
     if status:
         query = query.where(ApprovalRequest.status == status)
     if after:
-        query = query.where(ApprovalRequest.id > after)  # type: ignore[arg-type]
-    return list(session.exec(query.order_by(ApprovalRequest.id).limit(limit)))  # type: ignore[arg-type]
+        query = query.where(ApprovalRequest.id > after)
+    return list(session.exec(query.order_by(col(ApprovalRequest.id)).limit(limit)))

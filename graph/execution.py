@@ -16,7 +16,7 @@ from typing import Any
 
 from langchain_core.messages import ToolMessage
 from sqlalchemy import update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from approvals.models import ApprovalDecision, ApprovalRequest
 from approvals.service import approvals_so_far, expire_request, mark_executed
@@ -24,7 +24,7 @@ from audit.trail import record
 from graph.governance import Governance
 from graph.records import FINAL_CALL_STATUSES, ToolCallRecord
 from tethra.canonical import call_hash
-from tethra.db import session_scope, utcnow
+from tethra.db import rows_affected, session_scope, utcnow
 from tethra.errors import ExecutionInProgress, ToolFailed, UserError
 from tethra.logging import get_logger
 from tools.spec import ToolContext
@@ -113,10 +113,10 @@ def _verified(gov: Governance, request: ApprovalRequest) -> dict[str, Any]:
 def _cas(session: Session, key: str, expected: tuple[str, ...], changes: dict[str, Any]) -> bool:
     result = session.execute(
         update(ToolCallRecord)
-        .where(ToolCallRecord.key == key, ToolCallRecord.status.in_(expected))  # type: ignore[arg-type,attr-defined]
+        .where(col(ToolCallRecord.key) == key, col(ToolCallRecord.status).in_(expected))
         .values(**changes)
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return bool(rows_affected(result) == 1)
 
 
 def _execute(
@@ -126,17 +126,17 @@ def _execute(
     started: datetime | None = None,
 ) -> ToolMessage | Pending:
     with session_scope(gov.engine) as session:
-        where = (ToolCallRecord.key == rec.key, ToolCallRecord.status.in_(claim_from))  # type: ignore[attr-defined]
-        if started is not None:
-            where += (ToolCallRecord.exec_started_at == started,)  # type: ignore[arg-type]
+        claim = update(ToolCallRecord).where(
+            col(ToolCallRecord.key) == rec.key, col(ToolCallRecord.status).in_(claim_from)
+        )
+        if started is not None:  # taking over: only if nobody took over first
+            claim = claim.where(col(ToolCallRecord.exec_started_at) == started)
         claimed = (
-            session.execute(
-                update(ToolCallRecord)
-                .where(*where)
-                .values(status="executing", exec_started_at=utcnow())
-            ).rowcount
+            rows_affected(
+                session.execute(claim.values(status="executing", exec_started_at=utcnow()))
+            )
             == 1
-        )  # type: ignore[attr-defined]
+        )
     if not claimed:
         return settle(gov, rec.key)
     registered = gov.registry.get(rec.tool)

@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from graph.records import ToolCallRecord
 from policies.decision import RunTotals
@@ -38,7 +38,7 @@ def idempotency_key(thread_id: str, tool_call_id: str) -> str:
 def run_totals(session: Session, run_id: str) -> RunTotals:
     rows = session.exec(
         select(ToolCallRecord.effect, ToolCallRecord.args, ToolCallRecord.status).where(
-            ToolCallRecord.run_id == run_id
+            col(ToolCallRecord.run_id) == run_id
         )
     ).all()
     calls = sum(1 for _, _, status in rows if status in MOVED_MONEY)
@@ -64,7 +64,7 @@ def executed_count(session: Session, run_id: str) -> int:
     return int(
         session.exec(
             select(func.count()).where(
-                ToolCallRecord.run_id == run_id, ToolCallRecord.status == "executed"
+                col(ToolCallRecord.run_id) == run_id, col(ToolCallRecord.status) == "executed"
             )
         ).one()
     )

@@ -25,6 +25,7 @@ from audit.trail import record
 from graph.execution import settle
 from graph.governance import MOVED_MONEY, Governance, amount_of, idempotency_key, run_totals
 from graph.records import ToolCallRecord
+from graph.state import OpsState
 from policies.decision import CallFacts, Decision, RunTotals
 from tethra.canonical import call_hash
 from tethra.db import session_scope
@@ -48,9 +49,7 @@ class GovernedToolNode:
     def __init__(self, gov: Governance) -> None:
         self.gov = gov
 
-    def __call__(
-        self, state: dict[str, Any], config: RunnableConfig
-    ) -> dict[str, list[AnyMessage]]:
+    def __call__(self, state: OpsState, config: RunnableConfig) -> dict[str, list[AnyMessage]]:
         last = state["messages"][-1]
         if not isinstance(last, AIMessage) or not last.tool_calls:
             return {"messages": []}

@@ -17,11 +17,12 @@ from datetime import timedelta
 from typing import Any
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.errors import GraphRecursionError
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 from sqlalchemy import or_, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from agents.spec import AgentDefinition
 from approvals.bus import Bus
@@ -34,7 +35,7 @@ from graph.governance import Governance, run_totals
 from graph.records import Run, ToolCallRecord
 from policies.decision import CallFacts, Decision
 from tethra.canonical import call_hash
-from tethra.db import session_scope, utcnow
+from tethra.db import rows_affected, session_scope, utcnow
 from tethra.errors import Conflict, NotFound, RunFailure, TethraError
 from tethra.ids import new_id
 from tethra.logging import bound_ids, get_logger
@@ -74,7 +75,7 @@ class Runtime:
         engine = self.gov.engine
         with session_scope(engine) as session:
             waiting = session.exec(
-                select(Run).where(Run.thread_id == thread_id, Run.status == "waiting")
+                select(Run).where(Run.thread_id == thread_id, col(Run.status) == "waiting")
             ).first()
             if waiting is not None:
                 raise Conflict(
@@ -114,39 +115,43 @@ class Runtime:
         while True:
             with session_scope(self.gov.engine) as session:
                 run = session.exec(
-                    select(Run).where(Run.thread_id == thread_id, Run.status == "waiting")
+                    select(Run).where(Run.thread_id == thread_id, col(Run.status) == "waiting")
                 ).first()
                 if run is None:
                     return None
                 now = utcnow()
                 took = (
-                    session.execute(
-                        update(Run)
-                        .where(
-                            Run.id == run.id,
-                            Run.status == "waiting",  # type: ignore[arg-type]
-                            or_(Run.lease_owner.is_(None), Run.lease_until < now),
-                        )  # type: ignore[union-attr,operator]
-                        .values(status="running", lease_owner=self.owner, lease_until=now + LEASE)
-                    ).rowcount
+                    rows_affected(
+                        session.execute(
+                            update(Run)
+                            .where(
+                                col(Run.id) == run.id,
+                                col(Run.status) == "waiting",
+                                or_(col(Run.lease_owner).is_(None), col(Run.lease_until) < now),
+                            )
+                            .values(
+                                status="running", lease_owner=self.owner, lease_until=now + LEASE
+                            )
+                        )
+                    )
                     == 1
-                )  # type: ignore[attr-defined]
+                )
             if not took:
                 return None
             before = self._message_count(thread_id)
             snapshot = self.graph.get_state({"configurable": {"thread_id": thread_id}})
             # An interrupted run resumes; one cut off mid-step re-runs from its checkpoint.
-            payload = Command(resume=True) if snapshot.interrupts else None
+            payload: Command[Any] | None = Command(resume=True) if snapshot.interrupts else None
             outcome = self._drive(run.id, thread_id, payload, before)
             if outcome.status != "waiting" or not self._has_decided_pending(run.id):
                 return outcome
 
     def _drive(self, run_id: str, thread_id: str, payload: Any, before: int) -> RunOutcome:
-        config = {"configurable": {"thread_id": thread_id}, "recursion_limit": 100}
+        config: RunnableConfig = {"configurable": {"thread_id": thread_id}, "recursion_limit": 100}
         error: str | None = None
         with bound_ids(run_id=run_id, thread_id=thread_id):
             try:
-                self.graph.invoke(payload, config)  # type: ignore[arg-type]
+                self.graph.invoke(payload, config)
             except GraphRecursionError:
                 error = "the run exceeded the graph's recursion limit"
             except (TethraError, RunFailure) as exc:
@@ -166,7 +171,7 @@ class Runtime:
         with session_scope(self.gov.engine) as session:
             session.execute(
                 update(Run)
-                .where(Run.id == run_id)  # type: ignore[arg-type]
+                .where(col(Run.id) == run_id)
                 .values(
                     status=status,
                     error=error,
@@ -194,11 +199,11 @@ class Runtime:
         with session_scope(self.gov.engine) as session:
             row = session.exec(
                 select(ApprovalRequest.id)
-                .join(ToolCallRecord, ToolCallRecord.approval_id == ApprovalRequest.id)  # type: ignore[arg-type]
+                .join(ToolCallRecord, col(ToolCallRecord.approval_id) == ApprovalRequest.id)
                 .where(
-                    ToolCallRecord.run_id == run_id,
-                    ToolCallRecord.status == "pending",
-                    ApprovalRequest.status != "pending",
+                    col(ToolCallRecord.run_id) == run_id,
+                    col(ToolCallRecord.status) == "pending",
+                    col(ApprovalRequest.status) != "pending",
                 )
             ).first()
         return row is not None
@@ -272,7 +277,7 @@ class Runtime:
             stale = utcnow() - LEASE
             session.execute(
                 update(Run)
-                .where(Run.status == "running", Run.lease_until < stale)  # type: ignore[arg-type,operator]
+                .where(col(Run.status) == "running", col(Run.lease_until) < stale)
                 .values(status="waiting", lease_owner=None, lease_until=None)
             )
             waiting = session.exec(select(Run).where(Run.status == "waiting")).all()

@@ -115,34 +115,40 @@ def test_only_approvers_and_admins_decide(people: Engine, who: str) -> None:
     assert decide(people, req.id, approver="root", action="approve").request.status == "approved"
 
 
+def race(
+    engine: Engine, request_id: str, moves: list[tuple[str, str]]
+) -> tuple[list[str], list[str]]:
+    """Run decisions at the same instant from separate threads; return (winners, errors)."""
+    barrier = threading.Barrier(len(moves))
+    wins: list[str] = []
+    losses: list[str] = []
+
+    def act(name: str, action: str) -> None:
+        barrier.wait()
+        try:
+            decide(engine, request_id, approver=name, action=action)  # type: ignore[arg-type]
+            wins.append(name)
+        except Conflict as exc:
+            losses.append(str(exc))
+
+    threads = [threading.Thread(target=act, args=move) for move in moves]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return wins, losses
+
+
 def test_of_two_concurrent_decisions_exactly_one_wins(people: Engine) -> None:
     for round_ in range(5):
         req = make_request(people, key=f"race{round_}")
-        barrier = threading.Barrier(2)
-        wins: list[str] = []
-        losses: list[str] = []
-
-        def act(name: str, action: str, request_id: str = req.id) -> None:
-            barrier.wait()
-            try:
-                decide(people, request_id, approver=name, action=action)  # type: ignore[arg-type]
-                wins.append(name)
-            except Conflict as exc:
-                losses.append(str(exc))
-
-        threads = [
-            threading.Thread(target=act, args=("adam", "approve")),
-            threading.Thread(target=act, args=("erin", "deny")),
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert len(wins) == 1 and len(losses) == 1, (wins, losses)
+        wins, losses = race(people, req.id, [("adam", "approve"), ("erin", "deny")])
+        assert len(wins) == 1, (wins, losses)
+        assert len(losses) == 1
+        assert "already" in losses[0]
         with Session(people) as session:
             final = get_request(session, req.id)
         assert final.status == ("approved" if wins == ["adam"] else "denied")
-        assert "already" in losses[0]
 
 
 def test_n_of_m_needs_distinct_approvers(people: Engine) -> None:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -16,7 +16,7 @@ OpenRuntime = Callable[[Sequence[ScriptedTurn]], AbstractContextManager[Runtime]
 
 
 @pytest.fixture
-def open_rt(engine: Engine, tmp_path: Path) -> Iterator[OpenRuntime]:
+def open_rt(engine: Engine, tmp_path: Path) -> OpenRuntime:
     """Open a runtime with a script; call again on the same database to 'restart'."""
     people(engine)
     url = engine.url.render_as_string(hide_password=False)

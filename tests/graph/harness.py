@@ -29,7 +29,7 @@ from policies.engine import PolicyEngine
 from tethra.settings import Settings
 from tethra.users import create_user
 from tools.registry import ToolRegistry
-from tools.spec import Money, RegisteredTool, ToolContext, adapter
+from tools.spec import Effect, Money, RegisteredTool, ToolContext, adapter
 
 POLICY = """
 version: test
@@ -67,7 +67,7 @@ def _count(name: str, ctx: ToolContext) -> None:
     effects.setdefault(name, set()).add(ctx.idempotency_key)
 
 
-def _tool(name: str, effect: str, args: type[BaseModel]) -> RegisteredTool:
+def _tool(name: str, effect: Effect, args: type[BaseModel]) -> RegisteredTool:
     def run(parsed: BaseModel, ctx: ToolContext) -> dict[str, Any]:
         _count(name, ctx)
         return {"ok": True, "tool": name, **parsed.model_dump(mode="json")}
@@ -80,7 +80,7 @@ def _tool(name: str, effect: str, args: type[BaseModel]) -> RegisteredTool:
         effect=effect,
         idempotent=True,
         owner="tests",
-    )(run)  # type: ignore[arg-type]
+    )(run)
 
 
 def registry() -> ToolRegistry:
@@ -100,7 +100,7 @@ def call(name: str, call_id: str, **args: Any) -> dict[str, Any]:
 
 
 def turn(*calls: dict[str, Any], text: str = "") -> AIMessage:
-    return AIMessage(content=text, tool_calls=list(calls))  # type: ignore[arg-type]
+    return AIMessage(content=text, tool_calls=list(calls))
 
 
 def say(text: str) -> AIMessage:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from langchain_core.messages import ToolMessage
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from approvals.models import ApprovalRequest
 from audit.models import AuditEvent
@@ -29,9 +29,11 @@ def audit_kinds(rt: Runtime, run_id: str) -> list[str]:
     with Session(rt.gov.engine) as s:
         return list(
             s.exec(
-                select(AuditEvent.kind).where(AuditEvent.run_id == run_id).order_by(AuditEvent.seq)
+                select(AuditEvent.kind)
+                .where(AuditEvent.run_id == run_id)
+                .order_by(col(AuditEvent.seq))
             )
-        )  # type: ignore[arg-type]
+        )
 
 
 def test_allowed_call_executes_once_with_its_decision_recorded(
@@ -67,7 +69,9 @@ def test_review_waits_then_executes_exactly_once_after_approval(
         assert rt.recover() == []
         assert executions["refund"] == 1
         with Session(rt.gov.engine) as s:
-            assert s.get(ApprovalRequest, pending["approval_id"]).status == "executed"  # type: ignore[union-attr]
+            request = s.get(ApprovalRequest, pending["approval_id"])
+        assert request is not None
+        assert request.status == "executed"
 
 
 def test_requester_cannot_approve_own_call(open_rt: OpenRuntime, thread: str) -> None:
@@ -155,7 +159,7 @@ def test_unknown_write_goes_to_review_and_erroring_rule_denies(
             rec = s.exec(select(ToolCallRecord).where(ToolCallRecord.tool == "explode")).one()
             event = s.exec(
                 select(AuditEvent).where(
-                    AuditEvent.kind == "policy_decision",
+                    col(AuditEvent.kind) == "policy_decision",
                     AuditEvent.data["rule"].as_string() == "broken",
                 )
             ).one()
@@ -181,7 +185,7 @@ def test_approval_binds_to_args_hash(open_rt: OpenRuntime, thread: str) -> None:
         with Session(rt.gov.engine) as s:
             s.execute(
                 update(ApprovalRequest)
-                .where(ApprovalRequest.id == approval_id)  # type: ignore[arg-type]
+                .where(ApprovalRequest.id == approval_id)
                 .values(args={"order_id": 7, "amount": "9999.00"})
             )
             s.commit()
