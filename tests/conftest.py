@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
-from tethra.db import create_db_engine
+from tethra.db import create_db_engine, migrate
 from tethra.migrations import load_all_models
 
 PG_ADMIN_URL = os.environ.get(
@@ -25,7 +25,8 @@ PG_ADMIN_URL = os.environ.get(
 
 
 def _prepare_schema(engine: Engine) -> None:
-    load_all_models().create_all(engine)
+    """The schema comes from the Alembic migrations, so every test exercises them."""
+    migrate(engine)
 
 
 @pytest.fixture(scope="session")

@@ -45,10 +45,6 @@ class Settings(BaseSettings):
     policy_file: Path | None = Field(
         default=None, description="Policy YAML file (default: the bundled policies/default.yaml)."
     )
-    default_approval_deadline: timedelta = Field(
-        default=timedelta(hours=4),
-        description="Deadline of an approval when its rule names none.",
-    )
     execution_lease: timedelta = Field(
         default=timedelta(seconds=120),
         description="How long an in-flight tool execution is presumed alive before it is "

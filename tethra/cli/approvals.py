@@ -33,7 +33,7 @@ def list_(
     if not rows:
         console.print(f"no {status} approval requests")
         return
-    console.print(render.requests_table(rows))
+    render.requests(rows)
 
 
 @app.command()

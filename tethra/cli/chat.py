@@ -98,7 +98,7 @@ def _decide_inline(rt: Runtime, user: str) -> None:
     if not mine:
         console.print("no pending requests you may decide")
         return
-    console.print(render.requests_table(mine))
+    render.requests(mine)
     for request in mine:
         choice = console.input(f"{request.id}: [a]pprove, [d]eny, [s]kip? ").strip().lower()
         if choice not in ("a", "d"):

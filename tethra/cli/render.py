@@ -8,7 +8,6 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, ToolMessage
 from rich.console import Console
-from rich.table import Table
 
 from approvals.models import ApprovalRequest
 from graph.runtime import RunOutcome
@@ -50,17 +49,11 @@ def outcome(result: RunOutcome) -> None:
         console.print(f"[red]run failed:[/] {result.error}")
 
 
-def requests_table(requests: list[ApprovalRequest]) -> Table:
-    table = Table("id", "tool", "args", "rule", "requester", "agent", "status", "time left")
-    for r in requests:
-        table.add_row(
-            r.id,
-            r.tool,
-            args_text(r.args),
-            r.rule,
-            r.requester,
-            r.agent,
-            r.status,
-            time_left(r.deadline) if r.status == "pending" else "-",
-        )
-    return table
+def requests(rows: list[ApprovalRequest]) -> None:
+    """One compact block per request; readable at 80 columns and in logs."""
+    for r in rows:
+        left = time_left(r.deadline) if r.status == "pending" else "-"
+        console.print(f"[bold]{r.id}[/]  {r.tool}  [yellow]{r.status}[/]  time left {left}")
+        console.print(f"    args  {args_text(r.args)}")
+        console.print(f"    rule  {r.rule}: {r.reason} (needs {r.approvals_required})")
+        console.print(f"    from  {r.requester} via agent {r.agent}, run {r.run_id}")
