@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from approvals.models import Action, ApprovalDecision, ApprovalRequest
-from audit.trail import record
+from audit.trail import Event, record, record_many
 from policies.decision import Decision
 from tethra.db import rows_affected, session_scope, utcnow
 from tethra.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -58,9 +58,16 @@ class _LostRace(Exception):
 
 
 def create_request(
-    session: Session, new: NewRequest, now: datetime | None = None
+    session: Session,
+    new: NewRequest,
+    now: datetime | None = None,
+    events: list[Event] | None = None,
 ) -> ApprovalRequest:
-    """Persist a request for a call, once: asking again for the same call returns the first."""
+    """Persist a request for a call, once: asking again for the same call returns the first.
+
+    With ``events``, the audit event is appended there for the caller to record with its
+    own; otherwise it is recorded at once.
+    """
     existing = session.exec(
         select(ApprovalRequest).where(ApprovalRequest.call_key == new.call_key)
     ).first()
@@ -92,8 +99,7 @@ def create_request(
     )
     session.add(request)
     session.flush()
-    record(
-        session,
+    event = Event(
         kind="approval_requested",
         actor=new.agent,
         run_id=new.run_id,
@@ -110,6 +116,10 @@ def create_request(
             "args_hash": request.args_hash,
         },
     )
+    if events is None:
+        record_many(session, [event])
+    else:
+        events.append(event)
     return request
 
 

@@ -15,7 +15,8 @@ chain at a seq ``audit.verify`` can name.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -94,8 +95,8 @@ def _check_fields(kind: str, actor: str, run_id: str | None, thread_id: str | No
             raise InvalidInput(f"audit {name} must be 1-64 characters or None")
 
 
-def _claim_next(session: Session) -> tuple[int, str] | None:
-    """Lock the head row and take the next seq; returns (seq, prev_hash) or None if absent.
+def _claim(session: Session, count: int) -> tuple[int, str] | None:
+    """Lock the head row and take the next ``count`` seqs; returns (first seq, prev_hash).
 
     On PostgreSQL a concurrent appender blocks here until the holder commits, then
     (READ COMMITTED) re-reads the committed row, so it chains onto the newest event.
@@ -103,11 +104,11 @@ def _claim_next(session: Session) -> tuple[int, str] | None:
     stmt = (
         update(_HEAD)
         .where(_HEAD.c.id == 1)
-        .values(last_seq=_HEAD.c.last_seq + 1)
+        .values(last_seq=_HEAD.c.last_seq + count)
         .returning(_HEAD.c.last_seq, _HEAD.c.last_hash)
     )
     row = session.exec(stmt).first()
-    return None if row is None else (int(row[0]), str(row[1]))
+    return None if row is None else (int(row[0]) - count + 1, str(row[1]))
 
 
 def _create_head(session: Session) -> None:
@@ -126,6 +127,17 @@ def _create_head(session: Session) -> None:
         raise InvalidInput(f"unsupported database dialect {dialect!r}")
 
 
+@dataclass(frozen=True)
+class Event:
+    """One event to append; ``record_many`` appends several under a single head lock."""
+
+    kind: EventKind
+    actor: str
+    data: Mapping[str, Any]
+    run_id: str | None = None
+    thread_id: str | None = None
+
+
 def record(
     session: Session,
     *,
@@ -136,56 +148,44 @@ def record(
     thread_id: str | None = None,
 ) -> AuditRecord:
     """Append one event in the caller's transaction; the caller commits (or rolls back)."""
-    _check_fields(kind, actor, run_id, thread_id)
-    stored = canonical_data(data)
-    claimed = _claim_next(session)
+    return record_many(session, [Event(kind, actor, data, run_id, thread_id)])[0]
+
+
+def record_many(session: Session, events: Sequence[Event]) -> list[AuditRecord]:
+    """Append events in order, in the caller's transaction, taking the head lock once."""
+    if not events:
+        return []
+    stored = []
+    for event in events:
+        _check_fields(event.kind, event.actor, event.run_id, event.thread_id)
+        stored.append(canonical_data(event.data))
+    claimed = _claim(session, len(events))
     if claimed is None:
         _create_head(session)
-        claimed = _claim_next(session)
+        claimed = _claim(session, len(events))
         if claimed is None:  # pragma: no cover - the row was just ensured
             raise RuntimeError("audit chain head row is missing after creating it")
     seq, prev_hash = claimed
     # Take the time under the lock so timestamps never run backwards along the chain.
     ts = utcnow()
-    event_id = new_id("evt")
-    digest = event_hash(
-        prev_hash=prev_hash,
-        seq=seq,
-        id=event_id,
-        ts=ts,
-        kind=kind,
-        run_id=run_id,
-        thread_id=thread_id,
-        actor=actor,
-        data=stored,
-    )
-    session.exec(update(_HEAD).where(_HEAD.c.id == 1).values(last_hash=digest))
-    session.exec(
-        insert(_EVENTS).values(
-            seq=seq,
-            id=event_id,
-            ts=ts,
-            kind=kind,
-            run_id=run_id,
-            thread_id=thread_id,
-            actor=actor,
-            data=stored,
-            prev_hash=prev_hash,
-            hash=digest,
-        )
-    )
-    return AuditRecord(
-        seq=seq,
-        id=event_id,
-        ts=ts,
-        kind=kind,
-        run_id=run_id,
-        thread_id=thread_id,
-        actor=actor,
-        data=stored,
-        prev_hash=prev_hash,
-        hash=digest,
-    )
+    records: list[AuditRecord] = []
+    for offset, (event, data) in enumerate(zip(events, stored, strict=True)):
+        fields = {
+            "seq": seq + offset,
+            "id": new_id("evt"),
+            "ts": ts,
+            "kind": event.kind,
+            "run_id": event.run_id,
+            "thread_id": event.thread_id,
+            "actor": event.actor,
+            "data": data,
+        }
+        digest = event_hash(prev_hash=prev_hash, **fields)  # type: ignore[arg-type]
+        records.append(AuditRecord(**fields, prev_hash=prev_hash, hash=digest))
+        prev_hash = digest
+    session.exec(update(_HEAD).where(_HEAD.c.id == 1).values(last_hash=prev_hash))
+    session.exec(insert(_EVENTS), params=[r.model_dump() for r in records])
+    return records
 
 
 def record_now(

@@ -17,8 +17,9 @@ from sqlalchemy.engine import Engine
 
 from agents.models.factory import model_id
 from agents.spec import AgentDefinition
-from audit.trail import record_now
+from audit.trail import Event, record_many, record_now
 from graph.state import OpsState
+from tethra.db import session_scope
 from tools.registry import ToolRegistry
 
 ModelProvider = Callable[[AgentDefinition], BaseChatModel]
@@ -58,29 +59,35 @@ class AgentNode:
         latency_ms = round((time.perf_counter() - began) * 1000, 3)
         usage = getattr(response, "usage_metadata", None) or {}
         calls = [c["name"] for c in getattr(response, "tool_calls", [])]
-        record_now(
-            self.engine,
-            kind="model_call",
-            actor=spec.name,
-            run_id=state["run_id"],
-            thread_id=thread_id,
-            data={
-                "agent": spec.name,
-                "model": self.model_id,
-                "prompt_version": self.definition.prompt_version,
-                "input_tokens": usage.get("input_tokens", 0),
-                "output_tokens": usage.get("output_tokens", 0),
-                "latency_ms": latency_ms,
-                "tool_calls": calls,
-            },
-        )
-        if not calls:
-            record_now(
-                self.engine,
-                kind="agent_message",
-                actor=spec.name,
-                run_id=state["run_id"],
-                thread_id=thread_id,
-                data={"agent": spec.name, "text": str(response.content)},
+        run_id = state["run_id"]
+        events = [
+            Event(
+                "model_call",
+                spec.name,
+                {
+                    "agent": spec.name,
+                    "model": self.model_id,
+                    "prompt_version": self.definition.prompt_version,
+                    "input_tokens": usage.get("input_tokens", 0),
+                    "output_tokens": usage.get("output_tokens", 0),
+                    "latency_ms": latency_ms,
+                    "tool_calls": calls,
+                },
+                run_id,
+                thread_id,
             )
+        ]
+        if not calls:
+            text = str(response.content)
+            events.append(
+                Event(
+                    "agent_message",
+                    spec.name,
+                    {"agent": spec.name, "text": text},
+                    run_id,
+                    thread_id,
+                )
+            )
+        with session_scope(self.engine) as session:
+            record_many(session, events)
         return {"messages": [response], "steps": state.get("steps", 0) + 1}

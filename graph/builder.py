@@ -8,6 +8,7 @@ from langchain_core.messages import AIMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.prebuilt import ToolNode
 
 from graph.agent_node import AgentNode
 from graph.governed import GovernedToolNode
@@ -21,7 +22,7 @@ def _route(state: OpsState) -> str:
 
 def build_graph(
     agent: AgentNode,
-    tools: GovernedToolNode,
+    tools: GovernedToolNode | ToolNode,
     checkpointer: BaseCheckpointSaver[Any],
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     builder = StateGraph(OpsState)

@@ -131,14 +131,19 @@ def _execute(
         )
         if started is not None:  # taking over: only if nobody took over first
             claim = claim.where(col(ToolCallRecord.exec_started_at) == started)
+        now = utcnow()
         claimed = (
-            rows_affected(
-                session.execute(claim.values(status="executing", exec_started_at=utcnow()))
-            )
+            rows_affected(session.execute(claim.values(status="executing", exec_started_at=now)))
             == 1
         )
     if not claimed:
         return settle(gov, rec.key)
+    rec.status, rec.exec_started_at = "executing", now
+    return run_claimed(gov, rec)
+
+
+def run_claimed(gov: Governance, rec: ToolCallRecord) -> ToolMessage:
+    """Run the adapter for a call this process has claimed, and record the outcome."""
     registered = gov.registry.get(rec.tool)
     ctx = ToolContext(
         idempotency_key=rec.key,
@@ -153,58 +158,43 @@ def _execute(
     result: Any = None
     error: str | None = None
     try:
-        result = registered.execute(registered.validate(rec.args), ctx)
+        result = _jsonable(registered.execute(registered.validate(rec.args), ctx))
     except ToolFailed as exc:
         error = str(exc)
     except Exception as exc:
         log.exception("adapter raised", tool=rec.tool)
         error = f"{type(exc).__name__}: {exc}"
-    latency_ms = round((time.perf_counter() - began) * 1000, 3)
+    changes = {
+        "status": "failed" if error else "executed",
+        "result": result,
+        "error": error,
+        "executed_at": utcnow(),
+        "latency_ms": round((time.perf_counter() - began) * 1000, 3),
+    }
     with session_scope(gov.engine) as session:
-        _cas(
-            session,
-            rec.key,
-            ("executing",),
-            {
-                "status": "failed" if error else "executed",
-                "result": _jsonable(result),
-                "error": error,
-                "executed_at": utcnow(),
-                "latency_ms": latency_ms,
-            },
-        )
+        _cas(session, rec.key, ("executing",), changes)
         if rec.approval_id:
             request = session.get(ApprovalRequest, rec.approval_id)
             if request is not None and request.status == "approved":
                 mark_executed(session, request)
         # The audit append comes last: it takes the chain-head lock, and every writer
         # takes its row locks before that one, so no two transactions wait on each other.
-        audit = {"run_id": rec.run_id, "thread_id": rec.thread_id}
+        base = {"tool": rec.tool, "tool_call_id": rec.tool_call_id}
         if error:
-            record(
-                session,
-                kind="tool_failed",
-                actor=rec.agent,
-                **audit,
-                data={"tool": rec.tool, "tool_call_id": rec.tool_call_id, "error": error},
-            )
+            data = {**base, "error": error}
         else:
-            record(
-                session,
-                kind="tool_executed",
-                actor=rec.agent,
-                **audit,
-                data={
-                    "tool": rec.tool,
-                    "tool_call_id": rec.tool_call_id,
-                    "result": _jsonable(result),
-                    "latency_ms": latency_ms,
-                },
-            )
-        final = session.get(ToolCallRecord, rec.key)
-        assert final is not None
-        session.refresh(final)
-    return message_for(final)
+            data = {**base, "result": result, "latency_ms": changes["latency_ms"]}
+        record(
+            session,
+            kind="tool_failed" if error else "tool_executed",
+            actor=rec.agent,
+            run_id=rec.run_id,
+            thread_id=rec.thread_id,
+            data=data,
+        )
+    for field, value in changes.items():
+        setattr(rec, field, value)
+    return message_for(rec)
 
 
 def _take_over(gov: Governance, rec: ToolCallRecord) -> ToolMessage | Pending:

@@ -21,14 +21,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from approvals.service import NewRequest, create_request
-from audit.trail import record
-from graph.execution import settle
+from audit.events import EventKind
+from audit.trail import Event, record_many
+from graph.execution import run_claimed, settle
 from graph.governance import MOVED_MONEY, Governance, amount_of, idempotency_key, run_totals
 from graph.records import ToolCallRecord
 from graph.state import OpsState
 from policies.decision import CallFacts, Decision, RunTotals
 from tethra.canonical import call_hash
-from tethra.db import session_scope
+from tethra.db import session_scope, utcnow
 from tethra.errors import InvalidInput, NotFound
 from tethra.logging import bound_ids, get_logger
 
@@ -59,12 +60,15 @@ class GovernedToolNode:
             agent=state.get("agent", "ops"),
             requester=state["requester"],
         )
-        self.propose(scope, last.tool_calls)
+        done: dict[str, ToolMessage] = {}
+        for rec in self.propose(scope, last.tool_calls):
+            done[rec.key] = run_claimed(self.gov, rec)  # allowed now: run without a re-read
         while True:
             messages: list[AnyMessage] = []
             pending: list[dict[str, Any]] = []
             for call in last.tool_calls:
-                outcome = settle(self.gov, idempotency_key(scope.thread_id, call["id"] or ""))
+                key = idempotency_key(scope.thread_id, call["id"] or "")
+                outcome = done.get(key) or settle(self.gov, key)
                 if isinstance(outcome, ToolMessage):
                     messages.append(outcome)
                 else:
@@ -74,26 +78,47 @@ class GovernedToolNode:
             # Pauses the graph; on resume the node re-runs from the top and everything
             # above replays from SQL. The resume value carries nothing: SQL is the truth.
             interrupt({"kind": "approvals_pending", "pending": pending})
+            done = {}
 
-    def propose(self, scope: CallScope, calls: list[ToolCall]) -> None:
-        """Validate, decide and record every new call of the turn, in order, once."""
-        with session_scope(self.gov.engine) as session:
-            totals = run_totals(session, scope.run_id)
+    def propose(self, scope: CallScope, calls: list[ToolCall]) -> list[ToolCallRecord]:
+        """Validate, decide and record every new call of the turn, in order, once.
+
+        One transaction for the turn; allowed calls are recorded already claimed for
+        execution (``executing``), and returned so the caller runs them straight away.
+        A concurrent proposer of the same calls makes this one roll back and read theirs.
+        """
+        try:
+            with session_scope(self.gov.engine) as session:
+                totals = self._totals(session, scope, calls)
+                events: list[Event] = []
+                records: list[ToolCallRecord] = []
+                for call in calls:
+                    key = idempotency_key(scope.thread_id, call["id"] or "")
+                    with bound_ids(tool_call_id=call["id"]):
+                        rec = self._decide_and_record(session, scope, call, key, totals, events)
+                    records.append(rec)
+                    if rec.effect == "money" and rec.status in (*MOVED_MONEY, "pending"):
+                        totals = RunTotals(
+                            tool_calls=totals.tool_calls + 1,
+                            money_moved=totals.money_moved + float(amount_of(rec.args)),
+                        )
+                # A turn's calls are recorded together or not at all: if they exist
+                # (a re-run after an interrupt, or another process), this flush fails.
+                session.flush()
+                record_many(session, events)  # last: the audit head lock is taken last
+        except IntegrityError:
+            return []  # recorded before; settle() replays each call from its record
+        return [r for r in records if r.status == "executing"]
+
+    def _totals(self, session: Session, scope: CallScope, calls: list[ToolCall]) -> RunTotals:
+        """Run totals, queried only when some rule for these tools reads them."""
+        policy, registry = self.gov.policy, self.gov.registry
         for call in calls:
-            key = idempotency_key(scope.thread_id, call["id"] or "")
-            with bound_ids(tool_call_id=call["id"]):
-                try:
-                    with session_scope(self.gov.engine) as session:
-                        if session.get(ToolCallRecord, key) is not None:
-                            continue
-                        rec = self._decide_and_record(session, scope, call, key, totals)
-                except IntegrityError:
-                    continue  # another process recorded this call first; settle() reads it
-            if rec.effect == "money" and rec.status in (*MOVED_MONEY, "pending"):
-                totals = RunTotals(
-                    tool_calls=totals.tool_calls + 1,
-                    money_moved=totals.money_moved + float(amount_of(rec.args)),
-                )
+            if call["name"] in registry:
+                meta = registry.get(call["name"]).meta
+                if policy.reads_run_totals(call["name"], meta.system, meta.effect):
+                    return run_totals(session, scope.run_id)
+        return RunTotals()
 
     def _decide_and_record(
         self,
@@ -102,6 +127,7 @@ class GovernedToolNode:
         call: ToolCall,
         key: str,
         totals: RunTotals,
+        events: list[Event],
     ) -> ToolCallRecord:
         gov = self.gov
         rec = ToolCallRecord(
@@ -115,13 +141,16 @@ class GovernedToolNode:
             args=dict(call["args"]),
             status="invalid",
         )
-        audit = {"run_id": scope.run_id, "thread_id": scope.thread_id}
-        record(
-            session,
-            kind="tool_proposed",
-            actor=scope.agent,
-            **audit,
-            data={"tool": call["name"], "tool_call_id": rec.tool_call_id, "args": rec.args},
+
+        def note(kind: EventKind, actor: str, **data: Any) -> None:
+            events.append(Event(kind, actor, data, scope.run_id, scope.thread_id))
+
+        note(
+            "tool_proposed",
+            scope.agent,
+            tool=call["name"],
+            tool_call_id=rec.tool_call_id,
+            args=rec.args,
         )
         try:
             registered = gov.registry.get(call["name"])
@@ -129,27 +158,24 @@ class GovernedToolNode:
             args = registered.canonical_args(registered.validate(rec.args))
         except (NotFound, InvalidInput) as exc:
             rec.error = str(exc)
-            record(
-                session,
-                kind="check_result",
-                actor="system",
-                **audit,
-                data={
-                    "tool": rec.tool,
-                    "check": "args_schema",
-                    "passed": False,
-                    "message": rec.error,
-                },
+            note(
+                "check_result",
+                "system",
+                tool=rec.tool,
+                check="args_schema",
+                passed=False,
+                message=rec.error,
             )
             session.add(rec)
             return rec
         rec.args = args
-        record(
-            session,
-            kind="check_result",
-            actor="system",
-            **audit,
-            data={"tool": rec.tool, "check": "args_schema", "passed": True, "message": "valid"},
+        note(
+            "check_result",
+            "system",
+            tool=rec.tool,
+            check="args_schema",
+            passed=True,
+            message="valid",
         )
         if rec.tool not in gov.agent_tools.get(scope.agent, frozenset()):
             decision = Decision(
@@ -173,24 +199,18 @@ class GovernedToolNode:
         rec.tier, rec.rule, rec.reason = decision.tier, decision.rule, decision.reason
         rec.policy_version = decision.policy_version
         rec.args_hash = call_hash(rec.tool, args, decision.policy_version)
-        record(
-            session,
-            kind="policy_decision",
-            actor="policy",
-            **audit,
-            data={"tool": rec.tool, "tool_call_id": rec.tool_call_id, **decision.as_audit()},
+        note(
+            "policy_decision",
+            "policy",
+            tool=rec.tool,
+            tool_call_id=rec.tool_call_id,
+            **decision.as_audit(),
         )
         if decision.tier == "deny":
             rec.status = "denied"
-            record(
-                session,
-                kind="tool_denied",
-                actor="policy",
-                **audit,
-                data={"tool": rec.tool, "rule": decision.rule, "reason": decision.reason},
-            )
+            note("tool_denied", "policy", tool=rec.tool, rule=decision.rule, reason=decision.reason)
         elif decision.tier == "allow":
-            rec.status = "allowed"
+            rec.status, rec.exec_started_at = "executing", utcnow()  # claimed by this node
         else:
             rec.status = "pending"
             request = create_request(
@@ -207,8 +227,9 @@ class GovernedToolNode:
                     args_hash=rec.args_hash,
                     decision=decision,
                 ),
+                events=events,
             )
             rec.approval_id = request.id
         session.add(rec)
-        log.info("tool call decided", tool=rec.tool, tier=decision.tier, rule=decision.rule)
+        log.debug("tool call decided", tool=rec.tool, tier=decision.tier, rule=decision.rule)
         return rec

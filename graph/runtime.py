@@ -30,7 +30,7 @@ from approvals.events import ApprovalDecided, ApprovalExpired, BusEvent, RunResu
 from approvals.models import Action, ApprovalRequest
 from approvals.service import DecideOutcome, decide, expire_overdue
 from audit.events import EventKind
-from audit.trail import record
+from audit.trail import Event, record, record_many
 from graph.governance import Governance, run_totals
 from graph.records import Run, ToolCallRecord
 from policies.decision import CallFacts, Decision
@@ -91,24 +91,23 @@ class Runtime:
                 lease_until=utcnow() + LEASE,
             )
             session.add(run)
-            audit = {"run_id": run.id, "thread_id": thread_id}
-            record(
+            session.flush()
+            record_many(
                 session,
-                kind="run_started",
-                actor=requester,
-                **audit,
-                data={"agent": self.entry_agent},
+                [
+                    Event("run_started", requester, {"agent": self.entry_agent}, run.id, thread_id),
+                    Event("user_message", requester, {"text": text}, run.id, thread_id),
+                ],
             )
-            record(session, kind="user_message", actor=requester, **audit, data={"text": text})
-        before = self._message_count(thread_id)
         payload = {
-            "messages": [HumanMessage(content=text)],
+            # The message id is the run id, so the run's own messages can be told apart.
+            "messages": [HumanMessage(content=text, id=run.id)],
             "run_id": run.id,
             "requester": requester,
             "agent": self.entry_agent,
             "steps": 0,
         }
-        return self._drive(run.id, thread_id, payload, before)
+        return self._drive(run.id, thread_id, payload)
 
     def resume(self, thread_id: str) -> RunOutcome | None:
         """Continue the thread's waiting run; None if there is none or another process has it."""
@@ -138,20 +137,20 @@ class Runtime:
                 )
             if not took:
                 return None
-            before = self._message_count(thread_id)
             snapshot = self.graph.get_state({"configurable": {"thread_id": thread_id}})
             # An interrupted run resumes; one cut off mid-step re-runs from its checkpoint.
             payload: Command[Any] | None = Command(resume=True) if snapshot.interrupts else None
-            outcome = self._drive(run.id, thread_id, payload, before)
+            outcome = self._drive(run.id, thread_id, payload)
             if outcome.status != "waiting" or not self._has_decided_pending(run.id):
                 return outcome
 
-    def _drive(self, run_id: str, thread_id: str, payload: Any, before: int) -> RunOutcome:
+    def _drive(self, run_id: str, thread_id: str, payload: Any) -> RunOutcome:
         config: RunnableConfig = {"configurable": {"thread_id": thread_id}, "recursion_limit": 100}
         error: str | None = None
+        values: dict[str, Any] | None = None
         with bound_ids(run_id=run_id, thread_id=thread_id):
             try:
-                self.graph.invoke(payload, config)
+                values = self.graph.invoke(payload, config)
             except GraphRecursionError:
                 error = "the run exceeded the graph's recursion limit"
             except (TethraError, RunFailure) as exc:
@@ -159,14 +158,15 @@ class Runtime:
             except Exception as exc:
                 log.exception("run failed")
                 error = f"{type(exc).__name__}: {exc}"
-            return self._settle_run(run_id, thread_id, config, before, error)
+            if values is None:  # the run failed: read what was checkpointed before it did
+                values = dict(self.graph.get_state(config).values)
+            return self._settle_run(run_id, thread_id, values, error)
 
     def _settle_run(
-        self, run_id: str, thread_id: str, config: Any, before: int, error: str | None
+        self, run_id: str, thread_id: str, values: dict[str, Any], error: str | None
     ) -> RunOutcome:
-        snapshot = self.graph.get_state(config)
-        messages: list[AnyMessage] = list(snapshot.values.get("messages", []))[before:]
-        pending = [p for intr in snapshot.interrupts for p in intr.value.get("pending", [])]
+        messages = _messages_of_run(values.get("messages", []), run_id)
+        pending = [p for i in values.get("__interrupt__", []) for p in i.value.get("pending", [])]
         status = "failed" if error else ("waiting" if pending else "completed")
         with session_scope(self.gov.engine) as session:
             session.execute(
@@ -190,10 +190,6 @@ class Runtime:
                 session, kind=kind, actor="system", run_id=run_id, thread_id=thread_id, data=data
             )
         return RunOutcome(run_id, thread_id, status, messages, pending, error)
-
-    def _message_count(self, thread_id: str) -> int:
-        snapshot = self.graph.get_state({"configurable": {"thread_id": thread_id}})
-        return len(snapshot.values.get("messages", [])) if snapshot.values else 0
 
     def _has_decided_pending(self, run_id: str) -> bool:
         with session_scope(self.gov.engine) as session:
@@ -295,3 +291,11 @@ class Runtime:
             if run is None:
                 raise NotFound(f"no run {run_id!r}")
             return run
+
+
+def _messages_of_run(messages: list[AnyMessage], run_id: str) -> list[AnyMessage]:
+    """The messages after the run's own user message (whose id is the run id)."""
+    for index in range(len(messages) - 1, -1, -1):
+        if messages[index].id == run_id:
+            return messages[index + 1 :]
+    return []

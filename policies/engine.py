@@ -108,6 +108,10 @@ class PolicyEngine:
             plan = self._plans[key] = _Plan(rules, variables)
         return plan
 
+    def reads_run_totals(self, tool: str, system: str, effect: str) -> bool:
+        """Whether any rule for this tool looks at ``run``; callers skip the query if not."""
+        return "run" in self._plan(tool, system, effect).variables
+
     def decide(self, facts: CallFacts) -> Decision:
         try:
             return self._decide(facts)

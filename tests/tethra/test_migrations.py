@@ -7,12 +7,14 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Engine
 
 from tethra.db import migrate, schema_is_current
-from tethra.migrations import load_all_models
+from tethra.migrations import load_all_models, owned_by_tethra
 
 
 def test_migrated_schema_matches_the_models(engine: Engine) -> None:
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_name": owned_by_tethra}
+        )
         diff = compare_metadata(context, load_all_models())
     assert diff == [], f"models changed without a migration: {diff}"
 

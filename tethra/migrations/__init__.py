@@ -24,3 +24,11 @@ def load_all_models() -> MetaData:
     for name in MODEL_MODULES:
         importlib.import_module(name)
     return SQLModel.metadata
+
+
+def owned_by_tethra(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic filter: compare only Tethra's tables. LangGraph's checkpointer keeps its
+    own tables in the same PostgreSQL database; autogenerate must never drop them."""
+    if type_ != "table":
+        return True
+    return name in load_all_models().tables

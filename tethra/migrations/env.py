@@ -7,7 +7,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from tethra.db import create_db_engine
-from tethra.migrations import load_all_models
+from tethra.migrations import load_all_models, owned_by_tethra
 from tethra.settings import load_settings
 
 target_metadata = load_all_models()
@@ -19,6 +19,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=owned_by_tethra,
     )
     with context.begin_transaction():
         context.run_migrations()
