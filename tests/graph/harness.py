@@ -67,7 +67,9 @@ def _count(name: str, ctx: ToolContext) -> None:
     effects.setdefault(name, set()).add(ctx.idempotency_key)
 
 
-def _tool(name: str, effect: Effect, args: type[BaseModel]) -> RegisteredTool:
+def _tool(
+    name: str, effect: Effect, args: type[BaseModel], idempotent: bool = True
+) -> RegisteredTool:
     def run(parsed: BaseModel, ctx: ToolContext) -> dict[str, Any]:
         _count(name, ctx)
         return {"ok": True, "tool": name, **parsed.model_dump(mode="json")}
@@ -78,7 +80,7 @@ def _tool(name: str, effect: Effect, args: type[BaseModel]) -> RegisteredTool:
         args=args,
         system="test",
         effect=effect,
-        idempotent=True,
+        idempotent=idempotent,
         owner="tests",
     )(run)
 
@@ -91,6 +93,7 @@ def registry() -> ToolRegistry:
             _tool("mystery_write", "write", LookupArgs),
             _tool("explode", "write", LookupArgs),
             _tool("forbidden_tool", "read", LookupArgs),
+            _tool("fire_and_forget", "write", LookupArgs, idempotent=False),
         ]
     )
 
@@ -107,7 +110,7 @@ def say(text: str) -> AIMessage:
     return AIMessage(content=text)
 
 
-AGENT_TOOLS = ("lookup", "refund", "mystery_write", "explode")
+AGENT_TOOLS = ("lookup", "refund", "mystery_write", "explode", "fire_and_forget")
 
 
 @contextmanager

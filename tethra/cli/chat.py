@@ -100,7 +100,7 @@ def _decide_inline(rt: Runtime, user: str) -> None:
         return
     render.requests(mine)
     for request in mine:
-        choice = console.input(f"{request.id}: [a]pprove, [d]eny, [s]kip? ").strip().lower()
+        choice = console.input(f"{request.id}: approve (a), deny (d) or skip (s)? ").strip().lower()
         if choice not in ("a", "d"):
             continue
         comment = console.input("comment: ").strip()

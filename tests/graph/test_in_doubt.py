@@ -1,0 +1,72 @@
+"""A process that dies between claiming a call and recording its result.
+
+The claim (``executing``) outlives it. Within the execution lease nobody else runs
+the call; after it, an adapter that honours the idempotency key is run again with the
+same key (the business system applies it once), and any other adapter is failed
+loudly for a person to check, never silently repeated.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+from sqlmodel import Session, col
+
+from graph.execution import settle
+from graph.governance import idempotency_key
+from graph.records import ToolCallRecord
+from graph.runtime import Runtime
+from tests.graph.conftest import OpenRuntime
+from tests.graph.harness import call, effects, executions, say, turn
+from tethra.db import utcnow
+from tethra.errors import ExecutionInProgress
+
+
+def crash_after_claim(rt: Runtime, key: str, ago: timedelta) -> None:
+    """Put the call back to the state a killed process leaves: claimed, no result."""
+    with Session(rt.gov.engine) as s:
+        s.execute(
+            update(ToolCallRecord)
+            .where(col(ToolCallRecord.key) == key)
+            .values(status="executing", result=None, exec_started_at=utcnow() - ago)
+        )
+        s.commit()
+
+
+def test_idempotent_call_is_taken_over_after_the_lease(open_rt: OpenRuntime, thread: str) -> None:
+    with open_rt([turn(call("refund", "c1", order_id=7, amount=40)), say("ok")]) as rt:
+        rt.start_run(thread, "olivia", "refund")
+        key = idempotency_key(thread, "c1")
+        crash_after_claim(rt, key, ago=timedelta(minutes=10))
+        message = settle(rt.gov, key)
+        assert getattr(message, "status", None) == "success"
+        assert executions["refund"] == 2  # the adapter ran again...
+        assert effects["refund"] == {key}  # ...with the same key, so it applies once
+        assert settle(rt.gov, key) == message  # and from now on it is replayed
+        assert executions["refund"] == 2
+
+
+def test_a_live_claim_is_not_run_twice(open_rt: OpenRuntime, thread: str) -> None:
+    with open_rt([turn(call("refund", "c1", order_id=7, amount=40)), say("ok")]) as rt:
+        rt.start_run(thread, "olivia", "refund")
+        key = idempotency_key(thread, "c1")
+        crash_after_claim(rt, key, ago=timedelta(seconds=1))
+        with pytest.raises(ExecutionInProgress):
+            settle(rt.gov, key)
+        assert executions["refund"] == 1
+
+
+def test_non_idempotent_call_in_doubt_fails_loudly(open_rt: OpenRuntime, thread: str) -> None:
+    script = [turn(call("fire_and_forget", "f1", order_id=7)), say("ok")]
+    with open_rt(script) as rt:
+        out = rt.start_run(thread, "olivia", "do it")  # default-review: a write, no rule
+        rt.decide(out.pending[0]["approval_id"], approver="adam", action="approve")
+        assert executions["fire_and_forget"] == 1
+        key = idempotency_key(thread, "f1")
+        crash_after_claim(rt, key, ago=timedelta(minutes=10))
+        message = settle(rt.gov, key)
+        assert getattr(message, "status", None) == "error"
+        assert "In doubt" in str(getattr(message, "content", ""))
+        assert executions["fire_and_forget"] == 1
