@@ -36,7 +36,7 @@ from graph.records import Run, ToolCallRecord
 from policies.decision import CallFacts, Decision
 from tethra.canonical import call_hash
 from tethra.db import rows_affected, session_scope, utcnow
-from tethra.errors import Conflict, NotFound, RunFailure, TethraError
+from tethra.errors import Conflict, InvalidInput, NotFound, RunFailure, TethraError
 from tethra.ids import new_id
 from tethra.logging import bound_ids, get_logger
 
@@ -70,17 +70,29 @@ class Runtime:
 
     # --- runs -------------------------------------------------------------------------
     def start_run(self, thread_id: str, requester: str, text: str) -> RunOutcome:
+        """Record a run for the operator's message and work it to an answer or a wait."""
+        run_id = self.open_run(thread_id, requester, text)
+        return self.drive_run(run_id, thread_id, requester, text)
+
+    def open_run(self, thread_id: str, requester: str, text: str) -> str:
+        """Validate and record the run (Conflict if the thread waits); returns its id.
+
+        Split from ``drive_run`` so an API can answer at once and drive in the background.
+        """
         if not text.strip():
-            raise Conflict("the message is empty")
-        engine = self.gov.engine
-        with session_scope(engine) as session:
-            waiting = session.exec(
-                select(Run).where(Run.thread_id == thread_id, col(Run.status) == "waiting")
+            raise InvalidInput("the message is empty")
+        if len(thread_id) > 64 or not thread_id:
+            raise InvalidInput("a thread id is 1-64 characters")
+        with session_scope(self.gov.engine) as session:
+            busy = session.exec(
+                select(Run).where(
+                    Run.thread_id == thread_id, col(Run.status).in_(("waiting", "running"))
+                )
             ).first()
-            if waiting is not None:
+            if busy is not None:
                 raise Conflict(
-                    f"thread {thread_id} is waiting for approvals in run {waiting.id}; "
-                    "decide them (or let them expire) before sending another message"
+                    f"thread {thread_id} is {busy.status} (run {busy.id}); wait for it, or "
+                    "decide its approvals, before sending another message"
                 )
             run = Run(
                 id=new_id("run"),
@@ -99,15 +111,18 @@ class Runtime:
                     Event("user_message", requester, {"text": text}, run.id, thread_id),
                 ],
             )
+        return run.id
+
+    def drive_run(self, run_id: str, thread_id: str, requester: str, text: str) -> RunOutcome:
         payload = {
             # The message id is the run id, so the run's own messages can be told apart.
-            "messages": [HumanMessage(content=text, id=run.id)],
-            "run_id": run.id,
+            "messages": [HumanMessage(content=text, id=run_id)],
+            "run_id": run_id,
             "requester": requester,
             "agent": self.entry_agent,
             "steps": 0,
         }
-        return self._drive(run.id, thread_id, payload)
+        return self._drive(run_id, thread_id, payload)
 
     def resume(self, thread_id: str) -> RunOutcome | None:
         """Continue the thread's waiting run; None if there is none or another process has it."""

@@ -17,7 +17,7 @@ from graph.records import ToolCallRecord
 from graph.runtime import Runtime
 from tests.graph.conftest import OpenRuntime
 from tests.graph.harness import call, executions, say, turn
-from tethra.errors import Forbidden
+from tethra.errors import Conflict, Forbidden
 
 
 def tool_messages(rt: Runtime, thread: str) -> list[ToolMessage]:
@@ -242,5 +242,5 @@ def test_approval_survives_a_restart(open_rt: OpenRuntime, thread: str) -> None:
 def test_a_waiting_thread_refuses_new_messages(open_rt: OpenRuntime, thread: str) -> None:
     with open_rt([turn(call("refund", "c1", order_id=7, amount=250))]) as rt:
         rt.start_run(thread, "olivia", "refund")
-        with pytest.raises(Exception, match="waiting for approvals"):
+        with pytest.raises(Conflict, match="is waiting"):
             rt.start_run(thread, "olivia", "hello?")
