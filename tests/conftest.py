@@ -25,8 +25,13 @@ PG_ADMIN_URL = os.environ.get(
 
 
 def _prepare_schema(engine: Engine) -> None:
-    """The schema comes from the Alembic migrations, so every test exercises them."""
+    """The schema comes from the Alembic migrations, so every test exercises them.
+
+    ``create_all`` afterwards only adds tables a migration does not create yet (work in
+    progress); ``tests/tethra/test_migrations.py`` fails until a migration covers them.
+    """
     migrate(engine)
+    load_all_models().create_all(engine)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,10 @@ MODEL_MODULES = (
     "tools.mail.models",
     "audit.models",
     "approvals.models",
+    "approvals.outbox",
+    "approvals.webhooks.models",
     "graph.records",
+    "api.idempotency",
 )
 
 

@@ -1,0 +1,1 @@
+"""Webhook notifications: signed, retried, logged deliveries of bus events."""
