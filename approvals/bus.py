@@ -33,8 +33,9 @@ class Bus(Protocol):
         """Push every event published by this process to ``handler`` (in-process only)."""
         ...
 
-    def consume(self, handler: Handler, *, consumer: str, block_ms: int = 1000,
-                count: int = 10) -> int:
+    def consume(
+        self, handler: Handler, *, consumer: str, block_ms: int = 1000, count: int = 10
+    ) -> int:
         """Pull and handle up to ``count`` events as ``consumer``; returns how many."""
         ...
 
@@ -75,6 +76,7 @@ class InProcessBus:
     def subscribe(self, handler: Handler) -> None:
         self._handlers.append(handler)
 
-    def consume(self, handler: Handler, *, consumer: str, block_ms: int = 1000,
-                count: int = 10) -> int:
+    def consume(
+        self, handler: Handler, *, consumer: str, block_ms: int = 1000, count: int = 10
+    ) -> int:
         return 0  # push-based: events were handled when they were published

@@ -37,6 +37,8 @@ class ApprovalRequest(SQLModel, table=True):
     deadline: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime()))
     decided_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    warned_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    """When approvers were warned that the deadline is near (once per request)."""
     version: int = 0
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, update
@@ -18,6 +18,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from approvals import outbox
+from approvals.events import (
+    ApprovalDecided,
+    ApprovalExpired,
+    ApprovalExpiring,
+    ApprovalRequested,
+)
 from approvals.models import Action, ApprovalDecision, ApprovalRequest
 from audit.trail import Event, record, record_many
 from policies.decision import Decision
@@ -99,6 +106,16 @@ def create_request(
     )
     session.add(request)
     session.flush()
+    outbox.add(
+        session,
+        ApprovalRequested(
+            approval_id=request.id,
+            run_id=request.run_id,
+            thread_id=request.thread_id,
+            tool=request.tool,
+            deadline=request.deadline,
+        ),
+    )
     event = Event(
         kind="approval_requested",
         actor=new.agent,
@@ -241,6 +258,17 @@ def _decide_once(
             changes |= {"status": "approved", "decided_at": now}
     _compare_and_set(session, request.id, expected, changes)
     session.refresh(request)
+    if request.status in ("approved", "denied"):
+        outbox.add(
+            session,
+            ApprovalDecided(
+                approval_id=request.id,
+                run_id=request.run_id,
+                thread_id=request.thread_id,
+                status="approved" if request.status == "approved" else "denied",
+                approver=approver.name,
+            ),
+        )
     record(
         session,
         kind="approval_decision",
@@ -321,6 +349,10 @@ def expire_request(session: Session, request: ApprovalRequest, now: datetime) ->
     )
     if rows_affected(result) != 1:
         return False
+    outbox.add(
+        session,
+        ApprovalExpired(approval_id=request.id, run_id=request.run_id, thread_id=request.thread_id),
+    )
     record(
         session,
         kind="approval_expired",
@@ -330,6 +362,55 @@ def expire_request(session: Session, request: ApprovalRequest, now: datetime) ->
         data={"approval_id": request.id, "deadline": request.deadline.isoformat()},
     )
     return True
+
+
+def warn_expiring(
+    engine: Engine, within: timedelta, now: datetime | None = None
+) -> list[ApprovalRequest]:
+    """Announce, once per request, that a pending request's deadline is near."""
+    now = now or utcnow()
+    warned: list[ApprovalRequest] = []
+    with session_scope(engine) as session:
+        due = session.exec(
+            select(ApprovalRequest).where(
+                ApprovalRequest.status == "pending",
+                col(ApprovalRequest.warned_at).is_(None),
+                col(ApprovalRequest.deadline) <= now + within,
+                col(ApprovalRequest.deadline) > now,
+            )
+        ).all()
+        for request in due:
+            claimed = session.execute(
+                update(ApprovalRequest)
+                .where(
+                    col(ApprovalRequest.id) == request.id, col(ApprovalRequest.warned_at).is_(None)
+                )
+                .values(warned_at=now)
+            )
+            if rows_affected(claimed) == 1:
+                outbox.add(
+                    session,
+                    ApprovalExpiring(
+                        approval_id=request.id,
+                        thread_id=request.thread_id,
+                        deadline=request.deadline,
+                    ),
+                )
+                warned.append(request)
+        record_many(
+            session,
+            [
+                Event(
+                    "approval_expiring",
+                    "system",
+                    {"approval_id": r.id, "deadline": r.deadline.isoformat()},
+                    r.run_id,
+                    r.thread_id,
+                )
+                for r in warned
+            ],
+        )
+    return warned
 
 
 def expire_overdue(engine: Engine, now: datetime | None = None) -> list[ApprovalRequest]:

@@ -184,6 +184,11 @@ _RENDERERS: dict[str, tuple[str, frozenset[str], Callable[[Data], str]]] = {
     "run_failed": ("run", frozenset({"reason"}), _run("failed")),
     "run_waiting": ("run", frozenset({"reason"}), _run("waiting")),
     "budget_warning": ("budget", frozenset(), lambda d: "warning"),
+    "approval_expiring": (
+        "expiring",
+        frozenset({"approval_id", "deadline"}),
+        lambda d: f"{_get(d, 'approval_id')} is due by {_get(d, 'deadline')}",
+    ),
     "error": ("error", frozenset(), lambda d: ""),
 }
 

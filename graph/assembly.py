@@ -9,7 +9,11 @@ from langchain_core.language_models import BaseChatModel
 
 from agents.models.factory import make_chat_model
 from agents.spec import AgentDefinition, load_agents
+import redis
+
 from approvals.bus import Bus, InProcessBus
+from approvals.keys import RedisKeys
+from approvals.redis_bus import RedisBus
 from graph.agent_node import AgentNode, ModelProvider
 from graph.builder import build_graph
 from graph.checkpointer import open_checkpointer
@@ -28,6 +32,13 @@ def default_models(settings: Settings) -> ModelProvider:
         return make_chat_model(definition.spec.model or settings.model)
 
     return provide
+
+
+def _bus_for(settings: Settings) -> Bus:
+    if not settings.redis_url:
+        return InProcessBus()
+    client = redis.Redis.from_url(settings.redis_url)
+    return RedisBus(client, RedisKeys(settings.redis_prefix))
 
 
 @contextmanager
@@ -56,8 +67,10 @@ def open_runtime(
             graph = build_graph(
                 AgentNode(entry, provide(entry), registry, engine), GovernedToolNode(gov), saver
             )
-            runtime = Runtime(gov=gov, agents=agents, graph=graph, bus=bus or InProcessBus())
-            runtime.bus.subscribe(runtime.handle)
+            chosen = bus or _bus_for(settings)
+            runtime = Runtime(gov=gov, agents=agents, graph=graph, bus=chosen)
+            if isinstance(chosen, InProcessBus):
+                chosen.subscribe(runtime.handle)  # no workers: this process resumes runs
             yield runtime
     finally:
         engine.dispose()

@@ -18,6 +18,8 @@ from langchain_core.messages import ToolMessage
 from sqlalchemy import update
 from sqlmodel import Session, col
 
+from approvals import outbox
+from approvals.events import ToolExecuted
 from approvals.models import ApprovalDecision, ApprovalRequest
 from approvals.service import approvals_so_far, expire_request, mark_executed
 from audit.trail import record
@@ -177,6 +179,16 @@ def run_claimed(gov: Governance, rec: ToolCallRecord) -> ToolMessage:
             request = session.get(ApprovalRequest, rec.approval_id)
             if request is not None and request.status == "approved":
                 mark_executed(session, request)
+        outbox.add(
+            session,
+            ToolExecuted(
+                run_id=rec.run_id,
+                thread_id=rec.thread_id,
+                tool=rec.tool,
+                tool_call_id=rec.tool_call_id,
+                ok=error is None,
+            ),
+        )
         # The audit append comes last: it takes the chain-head lock, and every writer
         # takes its row locks before that one, so no two transactions wait on each other.
         base = {"tool": rec.tool, "tool_call_id": rec.tool_call_id}

@@ -28,7 +28,8 @@ from agents.spec import AgentDefinition
 from approvals.bus import Bus
 from approvals.events import ApprovalDecided, ApprovalExpired, BusEvent, RunResume
 from approvals.models import Action, ApprovalRequest
-from approvals.service import DecideOutcome, decide, expire_overdue
+from approvals.outbox import Observer, relay
+from approvals.service import DecideOutcome, decide, expire_overdue, warn_expiring
 from audit.events import EventKind
 from audit.trail import Event, record, record_many
 from graph.governance import Governance, run_totals
@@ -66,6 +67,8 @@ class Runtime:
     graph: CompiledStateGraph[Any, Any, Any, Any]
     bus: Bus
     entry_agent: str = "ops"
+    observers: tuple[Observer, ...] = ()
+    """Run for every relayed event in the relay's transaction (e.g. webhook deliveries)."""
     owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
     # --- runs -------------------------------------------------------------------------
@@ -204,6 +207,7 @@ class Runtime:
             record(
                 session, kind=kind, actor="system", run_id=run_id, thread_id=thread_id, data=data
             )
+        self.relay()
         return RunOutcome(run_id, thread_id, status, messages, pending, error)
 
     def _has_decided_pending(self, run_id: str) -> bool:
@@ -238,17 +242,7 @@ class Runtime:
             edited_args=edited_args,
             reclassify=self._reclassify,
         )
-        req = outcome.request
-        if outcome.final:
-            self.bus.publish(
-                ApprovalDecided(
-                    approval_id=req.id,
-                    run_id=req.run_id,
-                    thread_id=req.thread_id,
-                    status="approved" if req.status == "approved" else "denied",
-                    approver=approver,
-                )
-            )
+        self.relay()  # the decision's bus message committed with it; send it now
         return outcome
 
     def _reclassify(
@@ -276,28 +270,45 @@ class Runtime:
         if isinstance(event, ApprovalDecided | ApprovalExpired | RunResume):
             self.resume(event.thread_id)
 
-    def recover(self) -> list[RunOutcome]:
-        """After a restart: expire overdue requests, then resume every run with news."""
-        for request in expire_overdue(self.gov.engine):
-            self.bus.publish(
-                ApprovalExpired(
-                    approval_id=request.id, run_id=request.run_id, thread_id=request.thread_id
-                )
-            )
+    def relay(self) -> int:
+        """Publish what committed to the outbox (in-process: handled right here)."""
+        return relay(self.gov.engine, self.bus, observers=self.observers)
+
+    def sweep(self, warn_within: timedelta = timedelta(minutes=15)) -> None:
+        """Warn before deadlines, expire overdue requests (denied by default), relay."""
+        warn_expiring(self.gov.engine, warn_within)
+        expire_overdue(self.gov.engine)
+        self.relay()
+
+    def runs_needing_resume(self) -> list[Run]:
+        """Runs that can move on, read from SQL alone: the bus may have lost their news.
+
+        A run whose process died mid-step (its lease ran out) counts as waiting again.
+        """
         with session_scope(self.gov.engine) as session:
-            stale = utcnow() - LEASE
             session.execute(
                 update(Run)
-                .where(col(Run.status) == "running", col(Run.lease_until) < stale)
+                .where(col(Run.status) == "running", col(Run.lease_until) < utcnow())
                 .values(status="waiting", lease_owner=None, lease_until=None)
             )
-            waiting = session.exec(select(Run).where(Run.status == "waiting")).all()
+            waiting = list(session.exec(select(Run).where(Run.status == "waiting")))
+        return [run for run in waiting if self._has_decided_pending(run.id)]
+
+    def reconcile(self) -> int:
+        """Rebuild the bus from SQL (after Redis lost data): one resume per run with news."""
+        runs = self.runs_needing_resume()
+        for run in runs:
+            self.bus.publish(RunResume(run_id=run.id, thread_id=run.thread_id))
+        return len(runs)
+
+    def recover(self) -> list[RunOutcome]:
+        """In one process, after a restart: sweep, then resume every run with news here."""
+        self.sweep()
         outcomes = []
-        for run in waiting:
-            if self._has_decided_pending(run.id):
-                outcome = self.resume(run.thread_id)
-                if outcome is not None:
-                    outcomes.append(outcome)
+        for run in self.runs_needing_resume():
+            outcome = self.resume(run.thread_id)
+            if outcome is not None:
+                outcomes.append(outcome)
         return outcomes
 
     def run(self, run_id: str) -> Run:

@@ -13,65 +13,17 @@ from sqlmodel import Session, select
 
 from approvals.models import ApprovalRequest
 from approvals.service import (
-    NewRequest,
-    create_request,
     decide,
     expire_overdue,
     get_request,
 )
 from audit.models import AuditEvent
 from policies.decision import CallFacts, Decision
-from policies.engine import PolicyEngine
+from tests.approvals.factories import POLICY, make_request
 from tethra.canonical import call_hash
 from tethra.db import session_scope, utcnow
 from tethra.errors import Conflict, Forbidden, InvalidInput
 from tethra.users import create_user
-
-POLICY = PolicyEngine.from_file()
-
-
-@pytest.fixture
-def people(engine: Engine) -> Engine:
-    for name, role in [
-        ("olivia", "operator"),
-        ("adam", "approver"),
-        ("erin", "approver"),
-        ("aria", "auditor"),
-        ("root", "admin"),
-    ]:
-        create_user(engine, name, role)
-    return engine
-
-
-def make_request(engine: Engine, amount: str = "250.00", key: str = "k1") -> ApprovalRequest:
-    args = {"order_id": 1042, "amount": amount, "reason": "duplicate charge"}
-    decision = POLICY.decide(
-        CallFacts(
-            "refund_order",
-            "payments",
-            "money",
-            {**args, "amount": Decimal(amount)},
-            "ops",
-            "olivia",
-        )
-    )
-    assert decision.tier == "review"
-    with session_scope(engine) as session:
-        return create_request(
-            session,
-            NewRequest(
-                call_key=key,
-                run_id="run_1",
-                thread_id="th_1",
-                tool_call_id=f"call_{key}",
-                agent="ops",
-                requester="olivia",
-                tool="refund_order",
-                args=args,
-                args_hash=call_hash("refund_order", args, decision.policy_version),
-                decision=decision,
-            ),
-        )
 
 
 def reclassify(

@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from tethra.cli import admin, approvals, audit, chat, policy
+from tethra.cli import admin, approvals, audit, chat, policy, processes
 from tethra.errors import UserError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -20,6 +20,8 @@ app.add_typer(policy.app, name="policy", help="Ask the policy about a hypothetic
 app.add_typer(admin.users_app, name="users", help="Manage users and API keys.")
 app.command("init")(admin.init)
 app.command("chat")(chat.chat)
+app.command("serve")(processes.serve)
+app.command("worker")(processes.worker)
 
 
 def main() -> None:

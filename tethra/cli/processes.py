@@ -1,0 +1,34 @@
+"""Long-running processes: the HTTP API and the bus workers."""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated
+
+import typer
+
+from tethra.cli.context import runtime, settings
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+) -> None:
+    """Run the HTTP API (FastAPI + uvicorn). Resources open in the app's lifespan."""
+    import uvicorn
+
+    from api.main import create_app
+
+    uvicorn.run(create_app(settings()), host=host, port=port, log_config=None)
+
+
+def worker(
+    worker_id: Annotated[str | None, typer.Option("--id", help="Name in heartbeats.")] = None,
+) -> None:
+    """Consume the Redis bus: resume runs after decisions, sweep deadlines, relay the outbox."""
+    from tethra.worker import Worker, install_signal_handlers
+
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    with runtime() as rt:
+        Worker(rt, worker_id).run(stop)

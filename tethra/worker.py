@@ -1,0 +1,100 @@
+"""``tethra worker``: consumes the Redis bus and moves runs forward; run as many as needed.
+
+Each loop: heartbeat, relay the outbox, every few seconds sweep deadlines (warn, then
+expire and deny by default), rebuild the bus from SQL if Redis lost its data, and
+handle at most one bus event (resume the thread it names). Every step is idempotent
+and keyed in SQL, so any number of workers may run, and a killed worker's unacked
+event is reclaimed by another.
+
+Graceful shutdown (SIGTERM/SIGINT): the event in hand is finished and acknowledged,
+then the loop stops; nothing is half-done because nothing is acknowledged early.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from types import FrameType
+
+from approvals.keys import RedisKeys
+from approvals.redis_bus import RedisBus
+from graph.runtime import Runtime
+from tethra.errors import ConfigError
+from tethra.logging import bound_ids, get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    sweep_every_s: float = 5.0
+    warn_within: timedelta = timedelta(minutes=15)
+    heartbeat_ttl_s: int = 30
+    block_ms: int = 1000
+
+
+class Worker:
+    def __init__(self, runtime: Runtime, worker_id: str | None = None,
+                 options: WorkerOptions | None = None) -> None:
+        if not isinstance(runtime.bus, RedisBus):
+            raise ConfigError(
+                "tethra worker needs the Redis bus: set TETHRA_REDIS_URL. Without Redis the "
+                "process that records a decision resumes the run itself."
+            )
+        self.runtime = runtime
+        self.bus: RedisBus = runtime.bus
+        self.keys: RedisKeys = self.bus.keys
+        self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.options = options or WorkerOptions()
+        self.handled = 0
+
+    def run(self, stop: threading.Event) -> None:
+        with bound_ids(worker_id=self.id):
+            log.info("worker started")
+            if self.bus.ensure_group():
+                self._rebuild("bus set up")
+            last_sweep = 0.0
+            failures = 0
+            while not stop.is_set():
+                try:
+                    self._heartbeat()
+                    self.runtime.relay()
+                    if time.monotonic() - last_sweep >= self.options.sweep_every_s:
+                        self.runtime.sweep(self.options.warn_within)
+                        last_sweep = time.monotonic()
+                    if self.bus.epoch_missing():
+                        self.bus.ensure_group()
+                        self._rebuild("Redis lost its data")
+                    self.handled += self.bus.consume(
+                        self.runtime.handle, consumer=self.id,
+                        block_ms=self.options.block_ms, count=1,
+                    )
+                    failures = 0
+                except Exception:
+                    failures += 1
+                    log.exception("worker loop failed; retrying", failures=failures)
+                    stop.wait(min(30.0, 0.5 * 2 ** min(failures, 6)))
+            self.bus.client.delete(self.keys.worker_heartbeat(self.id))
+            log.info("worker stopped", handled=self.handled)
+
+    def _heartbeat(self) -> None:
+        self.bus.client.set(self.keys.worker_heartbeat(self.id), str(time.time()),
+                            ex=self.options.heartbeat_ttl_s)
+
+    def _rebuild(self, why: str) -> None:
+        count = self.runtime.reconcile()
+        log.warning("rebuilt the bus from SQL", reason=why, runs_resumed=count)
+
+
+def install_signal_handlers(stop: threading.Event) -> None:
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("stopping after the current event", signal=signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
