@@ -13,9 +13,11 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+import redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
+from approvals.keys import RedisKeys
 from tethra.db import create_db_engine, migrate
 from tethra.migrations import load_all_models
 
@@ -85,3 +87,29 @@ def engine(request: pytest.FixtureRequest) -> Engine:
     name = "sqlite_engine" if request.param == "sqlite" else "pg_engine"
     eng: Engine = request.getfixturevalue(name)
     return eng
+
+
+# --- Redis ---------------------------------------------------------------------------------
+REDIS_TEST_URL = os.environ.get("TETHRA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(scope="session")
+def redis_client() -> Iterator[redis.Redis]:
+    """One client for the session; tests share the server, so each uses its own prefix."""
+    client = redis.Redis.from_url(REDIS_TEST_URL, decode_responses=False)
+    try:
+        client.ping()
+    except redis.RedisError as exc:  # pragma: no cover - environment problem, say what to do
+        pytest.fail(f"Redis at {REDIS_TEST_URL} is not reachable ({exc}); start it first")
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def redis_keys(redis_client: redis.Redis) -> Iterator[RedisKeys]:
+    """Key names under a prefix unique to this test; every key under it is deleted after."""
+    keys = RedisKeys(f"tethra-test-{os.getpid()}-{uuid.uuid4().hex[:12]}")
+    yield keys
+    stale = list(redis_client.scan_iter(match=keys.pattern, count=500))
+    if stale:
+        redis_client.delete(*stale)

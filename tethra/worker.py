@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from types import FrameType
 
+from approvals.bus import Handler
 from approvals.keys import RedisKeys
 from approvals.redis_bus import RedisBus
 from graph.runtime import Runtime
@@ -39,8 +40,13 @@ class WorkerOptions:
 
 
 class Worker:
-    def __init__(self, runtime: Runtime, worker_id: str | None = None,
-                 options: WorkerOptions | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        worker_id: str | None = None,
+        options: WorkerOptions | None = None,
+        handler: Handler | None = None,
+    ) -> None:
         if not isinstance(runtime.bus, RedisBus):
             raise ConfigError(
                 "tethra worker needs the Redis bus: set TETHRA_REDIS_URL. Without Redis the "
@@ -52,6 +58,7 @@ class Worker:
         self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.options = options or WorkerOptions()
         self.handled = 0
+        self.handler: Handler = handler or runtime.handle
 
     def run(self, stop: threading.Event) -> None:
         with bound_ids(worker_id=self.id):
@@ -67,11 +74,11 @@ class Worker:
                     if time.monotonic() - last_sweep >= self.options.sweep_every_s:
                         self.runtime.sweep(self.options.warn_within)
                         last_sweep = time.monotonic()
-                    if self.bus.epoch_missing():
-                        self.bus.ensure_group()
+                    # Only the worker that re-marks the epoch rebuilds; the others see it set.
+                    if self.bus.epoch_missing() and self.bus.ensure_group():
                         self._rebuild("Redis lost its data")
                     self.handled += self.bus.consume(
-                        self.runtime.handle, consumer=self.id,
+                        self.handler, consumer=self.id,
                         block_ms=self.options.block_ms, count=1,
                     )
                     failures = 0

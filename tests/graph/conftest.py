@@ -1,18 +1,24 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 from sqlalchemy.engine import Engine
 
 from agents.models.scripted import ScriptedTurn
+from approvals.bus import Bus
 from graph.runtime import Runtime
 from tests.graph.harness import open_harness, people
 from tethra.ids import new_id
 
-OpenRuntime = Callable[[Sequence[ScriptedTurn]], AbstractContextManager[Runtime]]
+
+class OpenRuntime(Protocol):
+    def __call__(
+        self, script: Sequence[ScriptedTurn], bus: Bus | None = None, reset: bool = True
+    ) -> AbstractContextManager[Runtime]: ...
 
 
 @pytest.fixture
@@ -21,8 +27,10 @@ def open_rt(engine: Engine, tmp_path: Path) -> OpenRuntime:
     people(engine)
     url = engine.url.render_as_string(hide_password=False)
 
-    def opener(script: Sequence[ScriptedTurn]) -> AbstractContextManager[Runtime]:
-        return open_harness(engine, url, tmp_path, script)
+    def opener(
+        script: Sequence[ScriptedTurn], bus: Bus | None = None, reset: bool = True
+    ) -> AbstractContextManager[Runtime]:
+        return open_harness(engine, url, tmp_path, script, bus=bus, reset_counters=reset)
 
     return opener
 

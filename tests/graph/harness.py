@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 
 from agents.models.scripted import ScriptedChatModel, ScriptedTurn
 from agents.spec import AgentDefinition, AgentSpec
-from approvals.bus import InProcessBus
+from approvals.bus import Bus, InProcessBus
 from graph.agent_node import AgentNode
 from graph.builder import build_graph
 from graph.checkpointer import open_checkpointer
@@ -115,11 +115,17 @@ AGENT_TOOLS = ("lookup", "refund", "mystery_write", "explode", "fire_and_forget"
 
 @contextmanager
 def open_harness(
-    engine: Engine, db_url: str, tmp: Path, script: Sequence[ScriptedTurn]
+    engine: Engine,
+    db_url: str,
+    tmp: Path,
+    script: Sequence[ScriptedTurn],
+    bus: Bus | None = None,
+    reset_counters: bool = True,
 ) -> Iterator[Runtime]:
     """A Runtime on the given database; opening it twice on one database is a restart."""
-    executions.clear()
-    effects.clear()
+    if reset_counters:
+        executions.clear()
+        effects.clear()
     settings = Settings(database_url=db_url, checkpoint_path=tmp / "checkpoints.sqlite")
     reg = registry()
     gov = Governance(
@@ -136,8 +142,11 @@ def open_harness(
     model = ScriptedChatModel(list(script))
     with open_checkpointer(settings) as saver:
         graph = build_graph(AgentNode(definition, model, reg, engine), GovernedToolNode(gov), saver)
-        runtime = Runtime(gov=gov, agents={"ops": definition}, graph=graph, bus=InProcessBus())
-        runtime.bus.subscribe(runtime.handle)
+        runtime = Runtime(
+            gov=gov, agents={"ops": definition}, graph=graph, bus=bus or InProcessBus()
+        )
+        if bus is None:
+            runtime.bus.subscribe(runtime.handle)
         yield runtime
 
 

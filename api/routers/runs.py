@@ -1,0 +1,52 @@
+"""A run's status and its full audit trace, for whoever may see the run."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from sqlmodel import col, select
+
+from api.access import readable_run
+from api.deps import CurrentUser, SessionDep
+from api.errors import error_responses
+from api.schemas import ApprovalSummary, RunOut
+from api.schemas_admin import AuditEventOut, RunAudit
+from approvals.models import ApprovalRequest
+from audit.queries import events_for_run
+
+router = APIRouter(prefix="/runs", tags=["runs"])
+
+RunId = Annotated[str, Path(max_length=64, description="A run id (run_…).")]
+
+
+@router.get(
+    "/{run_id}",
+    summary="A run's status",
+    description="running, waiting (see `pending_approvals`), completed, failed or stopped.",
+    responses=error_responses(401, 403, 404),
+)
+def get_run(run_id: RunId, user: CurrentUser, session: SessionDep) -> RunOut:
+    run = readable_run(session, user, run_id)
+    pending = session.exec(
+        select(ApprovalRequest)
+        .where(ApprovalRequest.run_id == run_id, ApprovalRequest.status == "pending")
+        .order_by(col(ApprovalRequest.id))
+    )
+    return RunOut(
+        **run.model_dump(),
+        pending_approvals=[ApprovalSummary.model_validate(r) for r in pending],
+    )
+
+
+@router.get(
+    "/{run_id}/audit",
+    summary="A run's audit trace",
+    description="Every event of the run in order, each with a readable `text` line naming "
+    "the rule that fired and who decided.",
+    responses=error_responses(401, 403, 404),
+)
+def get_run_audit(run_id: RunId, user: CurrentUser, session: SessionDep) -> RunAudit:
+    readable_run(session, user, run_id)
+    events = [AuditEventOut.of(e) for e in events_for_run(session, run_id)]
+    return RunAudit(run_id=run_id, events=events)
