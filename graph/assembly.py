@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import redis
 from langchain_core.language_models import BaseChatModel
 
 from agents.models.factory import make_chat_model
 from agents.spec import AgentDefinition, load_agents
-import redis
-
 from approvals.bus import Bus, InProcessBus
 from approvals.keys import RedisKeys
 from approvals.redis_bus import RedisBus

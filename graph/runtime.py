@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -42,7 +44,6 @@ from tethra.ids import new_id
 from tethra.logging import bound_ids, get_logger
 
 log = get_logger(__name__)
-LEASE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class Runtime:
     graph: CompiledStateGraph[Any, Any, Any, Any]
     bus: Bus
     entry_agent: str = "ops"
+    run_lease: timedelta = timedelta(seconds=30)
     observers: tuple[Observer, ...] = ()
     """Run for every relayed event in the relay's transaction (e.g. webhook deliveries)."""
     owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
@@ -103,7 +105,7 @@ class Runtime:
                 requester=requester,
                 agent=self.entry_agent,
                 lease_owner=self.owner,
-                lease_until=utcnow() + LEASE,
+                lease_until=utcnow() + self.run_lease,
             )
             session.add(run)
             session.flush()
@@ -147,7 +149,9 @@ class Runtime:
                                 or_(col(Run.lease_owner).is_(None), col(Run.lease_until) < now),
                             )
                             .values(
-                                status="running", lease_owner=self.owner, lease_until=now + LEASE
+                                status="running",
+                                lease_owner=self.owner,
+                                lease_until=now + self.run_lease,
                             )
                         )
                     )
@@ -159,14 +163,14 @@ class Runtime:
             # An interrupted run resumes; one cut off mid-step re-runs from its checkpoint.
             payload: Command[Any] | None = Command(resume=True) if snapshot.interrupts else None
             outcome = self._drive(run.id, thread_id, payload)
-            if outcome.status != "waiting" or not self._has_decided_pending(run.id):
+            if outcome.status != "waiting" or not self._has_news(run.id):
                 return outcome
 
     def _drive(self, run_id: str, thread_id: str, payload: Any) -> RunOutcome:
         config: RunnableConfig = {"configurable": {"thread_id": thread_id}, "recursion_limit": 100}
         error: str | None = None
         values: dict[str, Any] | None = None
-        with bound_ids(run_id=run_id, thread_id=thread_id):
+        with bound_ids(run_id=run_id, thread_id=thread_id), self._keep_lease(run_id):
             try:
                 values = self.graph.invoke(payload, config)
             except GraphRecursionError:
@@ -210,9 +214,39 @@ class Runtime:
         self.relay()
         return RunOutcome(run_id, thread_id, status, messages, pending, error)
 
-    def _has_decided_pending(self, run_id: str) -> bool:
+    @contextmanager
+    def _keep_lease(self, run_id: str) -> Iterator[None]:
+        """Renew the run's lease while this process drives it, so the lease can be short:
+        a process that dies lets go within one lease, one that is merely slow keeps it."""
+        stop = threading.Event()
+
+        def renew() -> None:
+            while not stop.wait(self.run_lease.total_seconds() / 3):
+                with session_scope(self.gov.engine) as session:
+                    session.execute(
+                        update(Run)
+                        .where(col(Run.id) == run_id, col(Run.lease_owner) == self.owner)
+                        .values(lease_until=utcnow() + self.run_lease)
+                    )
+
+        keeper = threading.Thread(target=renew, name=f"lease-{run_id}", daemon=True)
+        keeper.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            keeper.join()
+
+    def _has_news(self, run_id: str) -> bool:
+        """Whether the run can move: a decided approval, or a call left unsettled."""
         with session_scope(self.gov.engine) as session:
-            row = session.exec(
+            unsettled = session.exec(
+                select(ToolCallRecord.key).where(
+                    col(ToolCallRecord.run_id) == run_id,
+                    col(ToolCallRecord.status).in_(("allowed", "approved", "executing")),
+                )
+            ).first()
+            decided = session.exec(
                 select(ApprovalRequest.id)
                 .join(ToolCallRecord, col(ToolCallRecord.approval_id) == ApprovalRequest.id)
                 .where(
@@ -221,7 +255,7 @@ class Runtime:
                     col(ApprovalRequest.status) != "pending",
                 )
             ).first()
-        return row is not None
+        return unsettled is not None or decided is not None
 
     # --- approvals --------------------------------------------------------------------
     def decide(
@@ -283,16 +317,33 @@ class Runtime:
     def runs_needing_resume(self) -> list[Run]:
         """Runs that can move on, read from SQL alone: the bus may have lost their news.
 
-        A run whose process died mid-step (its lease ran out) counts as waiting again.
+        A run whose process died mid-step (its lease ran out) was cut off: it is marked
+        waiting again and always resumed; a waiting run is resumed if it has news.
         """
         with session_scope(self.gov.engine) as session:
-            session.execute(
-                update(Run)
-                .where(col(Run.status) == "running", col(Run.lease_until) < utcnow())
-                .values(status="waiting", lease_owner=None, lease_until=None)
+            stale = list(
+                session.exec(
+                    select(Run).where(col(Run.status) == "running", col(Run.lease_until) < utcnow())
+                )
             )
+            cut_off = {
+                run.id
+                for run in stale
+                if rows_affected(
+                    session.execute(
+                        update(Run)
+                        .where(
+                            col(Run.id) == run.id,
+                            col(Run.status) == "running",
+                            col(Run.lease_until) < utcnow(),
+                        )
+                        .values(status="waiting", lease_owner=None, lease_until=None)
+                    )
+                )
+                == 1
+            }
             waiting = list(session.exec(select(Run).where(Run.status == "waiting")))
-        return [run for run in waiting if self._has_decided_pending(run.id)]
+        return [run for run in waiting if run.id in cut_off or self._has_news(run.id)]
 
     def reconcile(self) -> int:
         """Rebuild the bus from SQL (after Redis lost data): one resume per run with news."""

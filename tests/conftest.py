@@ -19,7 +19,10 @@ from sqlalchemy.engine import Engine
 
 from approvals.keys import RedisKeys
 from tethra.db import create_db_engine, migrate
+from tethra.logging import configure_logging
 from tethra.migrations import load_all_models
+
+configure_logging("WARNING", "console")  # tests assert on behaviour, not on log lines
 
 PG_ADMIN_URL = os.environ.get(
     "TETHRA_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -1,8 +1,9 @@
 """``tethra worker``: consumes the Redis bus and moves runs forward; run as many as needed.
 
 Each loop: heartbeat, relay the outbox, every few seconds sweep deadlines (warn, then
-expire and deny by default), rebuild the bus from SQL if Redis lost its data, and
-handle at most one bus event (resume the thread it names). Every step is idempotent
+expire and deny by default), now and then look in SQL for runs the bus forgot (a dead
+worker's run, an event lost with Redis's data), and handle at most one bus event
+(resume the thread it names). Every step is idempotent
 and keyed in SQL, so any number of workers may run, and a killed worker's unacked
 event is reclaimed by another.
 
@@ -34,6 +35,8 @@ log = get_logger(__name__)
 @dataclass(frozen=True)
 class WorkerOptions:
     sweep_every_s: float = 5.0
+    reconcile_every_s: float = 30.0
+    """How often to look in SQL for runs the bus forgot (a dead worker's, a lost event)."""
     warn_within: timedelta = timedelta(minutes=15)
     heartbeat_ttl_s: int = 30
     block_ms: int = 1000
@@ -65,7 +68,7 @@ class Worker:
             log.info("worker started")
             if self.bus.ensure_group():
                 self._rebuild("bus set up")
-            last_sweep = 0.0
+            last_sweep = last_reconcile = time.monotonic()
             failures = 0
             while not stop.is_set():
                 try:
@@ -74,12 +77,17 @@ class Worker:
                     if time.monotonic() - last_sweep >= self.options.sweep_every_s:
                         self.runtime.sweep(self.options.warn_within)
                         last_sweep = time.monotonic()
+                    if time.monotonic() - last_reconcile >= self.options.reconcile_every_s:
+                        self.runtime.reconcile()
+                        last_reconcile = time.monotonic()
                     # Only the worker that re-marks the epoch rebuilds; the others see it set.
                     if self.bus.epoch_missing() and self.bus.ensure_group():
                         self._rebuild("Redis lost its data")
                     self.handled += self.bus.consume(
-                        self.handler, consumer=self.id,
-                        block_ms=self.options.block_ms, count=1,
+                        self.handler,
+                        consumer=self.id,
+                        block_ms=self.options.block_ms,
+                        count=1,
                     )
                     failures = 0
                 except Exception:
@@ -90,8 +98,9 @@ class Worker:
             log.info("worker stopped", handled=self.handled)
 
     def _heartbeat(self) -> None:
-        self.bus.client.set(self.keys.worker_heartbeat(self.id), str(time.time()),
-                            ex=self.options.heartbeat_ttl_s)
+        self.bus.client.set(
+            self.keys.worker_heartbeat(self.id), str(time.time()), ex=self.options.heartbeat_ttl_s
+        )
 
     def _rebuild(self, why: str) -> None:
         count = self.runtime.reconcile()

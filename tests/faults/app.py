@@ -1,0 +1,162 @@
+"""The runtime the fault tests share across real processes.
+
+A ``pay_vendor`` tool writes one row per idempotency key into ``fault_payments`` and
+counts how often the adapter ran. ``ref`` is unique per approval but not a key, so a
+call executed twice under two keys would show up as two rows for one ref.
+A scripted model turns "pay REF AMOUNT" into one call and answers "paid" afterwards.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import redis
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from agents.models.scripted import ScriptedChatModel
+from agents.spec import AgentDefinition, AgentSpec
+from approvals.keys import RedisKeys
+from approvals.redis_bus import RedisBus
+from graph.agent_node import AgentNode
+from graph.builder import build_graph
+from graph.checkpointer import open_checkpointer
+from graph.governance import Governance
+from graph.governed import GovernedToolNode
+from graph.runtime import Runtime
+from policies.engine import PolicyEngine
+from tethra.db import create_db_engine, session_scope
+from tethra.settings import Settings
+from tools.registry import ToolRegistry
+from tools.spec import Money, RegisteredTool, ToolContext, adapter
+
+POLICY = """
+version: faults
+rules:
+  - {id: pay-review, match: {tools: [pay_vendor]}, tier: review, reason: Payments need approval.}
+"""
+TABLE = """
+CREATE TABLE IF NOT EXISTS fault_payments (
+  idempotency_key VARCHAR(64) PRIMARY KEY,
+  ref VARCHAR(64) NOT NULL,
+  amount NUMERIC(14, 2) NOT NULL,
+  invocations INTEGER NOT NULL DEFAULT 1
+)
+"""
+
+
+class PayArgs(BaseModel):
+    ref: str
+    amount: Money
+
+
+def _pay(args: PayArgs, ctx: ToolContext) -> dict[str, Any]:
+    with session_scope(ctx.engine) as session:
+        session.execute(
+            text(
+                "INSERT INTO fault_payments (idempotency_key, ref, amount) "
+                "VALUES (:k, :r, :a) ON CONFLICT (idempotency_key) "
+                "DO UPDATE SET invocations = fault_payments.invocations + 1"
+            ),
+            {"k": ctx.idempotency_key, "r": args.ref, "a": args.amount},
+        )
+    return {"paid": args.ref, "amount": str(args.amount)}
+
+
+PAY: RegisteredTool = adapter(
+    name="pay_vendor",
+    description="Pay a vendor.",
+    args=PayArgs,
+    system="bank",
+    effect="money",
+    idempotent=True,
+    owner="faults",
+)(_pay)
+
+
+def respond(messages: list[BaseMessage]) -> AIMessage:
+    last = messages[-1]
+    if isinstance(last, HumanMessage):
+        match = re.match(r"pay (\S+) (\d+)", str(last.content))
+        assert match, last.content
+        ref, amount = match.groups()
+        return AIMessage(
+            content="",
+            tool_calls=[
+                {
+                    "name": "pay_vendor",
+                    "args": {"ref": ref, "amount": amount},
+                    "id": f"pay-{ref}",
+                    "type": "tool_call",
+                }
+            ],
+        )
+    return AIMessage(content="paid")
+
+
+def model() -> ScriptedChatModel:
+    return ScriptedChatModel([respond] * 1_000_000)
+
+
+@contextmanager
+def open_fault_runtime(
+    db_url: str,
+    redis_url: str,
+    prefix: str,
+    tmp: Path,
+    registry: ToolRegistry | None = None,
+    min_idle_ms: int = 1000,
+) -> Iterator[Runtime]:
+    settings = Settings(database_url=db_url, checkpoint_path=tmp / "cp.sqlite")
+    engine = create_db_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text(TABLE))
+    registry = registry or ToolRegistry([PAY])
+    gov = Governance(
+        engine=engine,
+        registry=registry,
+        policy=PolicyEngine.from_text(POLICY),
+        agent_tools={"ops": frozenset({"pay_vendor"})},
+        execution_lease=timedelta(seconds=1),
+    )  # a dead claim is taken over fast
+    definition = AgentDefinition(
+        spec=AgentSpec(name="ops", description="faults", tools=("pay_vendor",), max_steps=6),
+        prompt="",
+        prompt_version="faults",
+    )
+    bus = RedisBus(redis.Redis.from_url(redis_url), RedisKeys(prefix), min_idle_ms=min_idle_ms)
+    try:
+        with open_checkpointer(settings) as saver:
+            graph = build_graph(
+                AgentNode(definition, model(), registry, engine), GovernedToolNode(gov), saver
+            )
+            yield Runtime(
+                gov=gov,
+                agents={"ops": definition},
+                graph=graph,
+                bus=bus,
+                run_lease=timedelta(seconds=2),
+            )
+    finally:
+        engine.dispose()
+
+
+def payments(db_url: str) -> dict[str, tuple[int, int]]:
+    """ref -> (rows, adapter invocations)."""
+    engine = create_db_engine(db_url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT ref, count(*), sum(invocations) FROM fault_payments GROUP BY ref")
+        ).all()
+    engine.dispose()
+    return {str(r[0]): (int(r[1]), int(r[2])) for r in rows}
+
+
+__all__ = ["PAY", "Decimal", "open_fault_runtime", "payments"]
