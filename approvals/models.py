@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from tethra.db import UTCDateTime, utcnow
@@ -16,6 +16,8 @@ Action = Literal["approve", "deny", "edit"]
 
 class ApprovalRequest(SQLModel, table=True):
     __tablename__ = "approval_requests"
+    # The inbox query: pending requests in id (creation) order, a page at a time.
+    __table_args__ = (Index("ix_approval_requests_status_id", "status", "id"),)
 
     id: str = Field(primary_key=True, max_length=32)
     call_key: str = Field(unique=True, max_length=64)

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from approvals import outbox
@@ -257,7 +258,8 @@ def _decide_once(
         if approvals >= required:
             changes |= {"status": "approved", "decided_at": now}
     _compare_and_set(session, request.id, expected, changes)
-    session.refresh(request)
+    for field, value in changes.items():  # the row now holds exactly these values
+        set_committed_value(request, field, value)
     if request.status in ("approved", "denied"):
         outbox.add(
             session,

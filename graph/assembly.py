@@ -13,6 +13,7 @@ from agents.spec import AgentDefinition, load_agents
 from approvals.bus import Bus, InProcessBus
 from approvals.keys import RedisKeys
 from approvals.redis_bus import RedisBus
+from approvals.webhooks import service as webhooks
 from graph.agent_node import AgentNode, ModelProvider
 from graph.builder import build_graph
 from graph.checkpointer import open_checkpointer
@@ -67,7 +68,9 @@ def open_runtime(
                 AgentNode(entry, provide(entry), registry, engine), GovernedToolNode(gov), saver
             )
             chosen = bus or _bus_for(settings)
-            runtime = Runtime(gov=gov, agents=agents, graph=graph, bus=chosen)
+            runtime = Runtime(
+                gov=gov, agents=agents, graph=graph, bus=chosen, observers=(webhooks.enqueue,)
+            )
             if isinstance(chosen, InProcessBus):
                 chosen.subscribe(runtime.handle)  # no workers: this process resumes runs
             yield runtime

@@ -37,14 +37,17 @@ Pending = dict[str, Any]
 
 def settle(gov: Governance, key: str) -> ToolMessage | Pending:
     """Return the call's final message, or a description of the approval it waits for."""
+    claimed = False
     with session_scope(gov.engine) as session:
         rec = session.get(ToolCallRecord, key)
         if rec is None:
             raise UserError(f"no record for tool call {key}; propose() must run first")
         request = session.get(ApprovalRequest, rec.approval_id) if rec.approval_id else None
         if rec.status == "pending" and request is not None:
-            _apply_approval(session, gov, rec, request)
+            claimed = _apply_approval(session, gov, rec, request)
             session.refresh(rec)
+    if claimed:
+        return run_claimed(gov, rec)  # approved, verified and claimed just now, by us
     if rec.status in FINAL_CALL_STATUSES:
         return message_for(rec)
     if rec.status == "pending":
@@ -57,7 +60,8 @@ def settle(gov: Governance, key: str) -> ToolMessage | Pending:
 
 def _apply_approval(
     session: Session, gov: Governance, rec: ToolCallRecord, request: ApprovalRequest
-) -> None:
+) -> bool:
+    """Carry a decided approval over to the call; True if this claimed it for execution."""
     now = utcnow()
     if request.status == "pending" and request.deadline <= now:
         expire_request(session, request, now)
@@ -78,8 +82,10 @@ def _apply_approval(
             "denied by default.",
         }
     else:
-        return
-    if _cas(session, rec.key, ("pending",), changes) and changes["status"] in ("denied", "expired"):
+        return False
+    if not _cas(session, rec.key, ("pending",), changes):
+        return False
+    if changes["status"] in ("denied", "expired"):
         record(
             session,
             kind="tool_denied",
@@ -93,6 +99,7 @@ def _apply_approval(
                 "approval_id": request.id,
             },
         )
+    return bool(changes["status"] == "executing")
 
 
 def _verified(gov: Governance, request: ApprovalRequest) -> dict[str, Any]:
@@ -109,7 +116,13 @@ def _verified(gov: Governance, request: ApprovalRequest) -> dict[str, Any]:
             "reason": f"The policy changed since approval "
             f"({request.policy_version} -> {gov.policy.version}); ask again to re-review.",
         }
-    return {"status": "approved", "args": request.args, "args_hash": request.args_hash}
+    # Verified: claim it for execution in the same transaction (one commit fewer).
+    return {
+        "status": "executing",
+        "exec_started_at": utcnow(),
+        "args": request.args,
+        "args_hash": request.args_hash,
+    }
 
 
 def _cas(session: Session, key: str, expected: tuple[str, ...], changes: dict[str, Any]) -> bool:

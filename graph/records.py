@@ -16,7 +16,8 @@ from sqlmodel import Field, SQLModel
 
 from tethra.db import UTCDateTime, utcnow
 
-RunStatus = Literal["running", "waiting", "completed", "failed", "stopped"]
+RunStatus = Literal["running", "waiting", "stalled", "completed", "failed", "stopped"]
+"""waiting: interrupted on approvals; stalled: its process died mid-step (lease ran out)."""
 CallStatus = Literal[
     "invalid",
     "denied",

@@ -91,7 +91,8 @@ class Runtime:
         with session_scope(self.gov.engine) as session:
             busy = session.exec(
                 select(Run).where(
-                    Run.thread_id == thread_id, col(Run.status).in_(("waiting", "running"))
+                    Run.thread_id == thread_id,
+                    col(Run.status).in_(("waiting", "running", "stalled")),
                 )
             ).first()
             if busy is not None:
@@ -134,7 +135,9 @@ class Runtime:
         while True:
             with session_scope(self.gov.engine) as session:
                 run = session.exec(
-                    select(Run).where(Run.thread_id == thread_id, col(Run.status) == "waiting")
+                    select(Run).where(
+                        Run.thread_id == thread_id, col(Run.status).in_(("waiting", "stalled"))
+                    )
                 ).first()
                 if run is None:
                     return None
@@ -145,7 +148,7 @@ class Runtime:
                             update(Run)
                             .where(
                                 col(Run.id) == run.id,
-                                col(Run.status) == "waiting",
+                                col(Run.status) == run.status,
                                 or_(col(Run.lease_owner).is_(None), col(Run.lease_until) < now),
                             )
                             .values(
@@ -159,9 +162,9 @@ class Runtime:
                 )
             if not took:
                 return None
-            snapshot = self.graph.get_state({"configurable": {"thread_id": thread_id}})
-            # An interrupted run resumes; one cut off mid-step re-runs from its checkpoint.
-            payload: Command[Any] | None = Command(resume=True) if snapshot.interrupts else None
+            # A waiting run was interrupted: it resumes. A stalled one was cut off mid-step
+            # (its process died): it re-runs from its last checkpoint.
+            payload: Command[Any] | None = Command(resume=True) if run.status == "waiting" else None
             outcome = self._drive(run.id, thread_id, payload)
             if outcome.status != "waiting" or not self._has_news(run.id):
                 return outcome
@@ -318,32 +321,18 @@ class Runtime:
         """Runs that can move on, read from SQL alone: the bus may have lost their news.
 
         A run whose process died mid-step (its lease ran out) was cut off: it is marked
-        waiting again and always resumed; a waiting run is resumed if it has news.
+        stalled and always resumed; a waiting run is resumed if it has news.
         """
         with session_scope(self.gov.engine) as session:
-            stale = list(
-                session.exec(
-                    select(Run).where(col(Run.status) == "running", col(Run.lease_until) < utcnow())
-                )
+            session.execute(
+                update(Run)
+                .where(col(Run.status) == "running", col(Run.lease_until) < utcnow())
+                .values(status="stalled", lease_owner=None, lease_until=None)
             )
-            cut_off = {
-                run.id
-                for run in stale
-                if rows_affected(
-                    session.execute(
-                        update(Run)
-                        .where(
-                            col(Run.id) == run.id,
-                            col(Run.status) == "running",
-                            col(Run.lease_until) < utcnow(),
-                        )
-                        .values(status="waiting", lease_owner=None, lease_until=None)
-                    )
-                )
-                == 1
-            }
-            waiting = list(session.exec(select(Run).where(Run.status == "waiting")))
-        return [run for run in waiting if run.id in cut_off or self._has_news(run.id)]
+            runs = list(
+                session.exec(select(Run).where(col(Run.status).in_(("waiting", "stalled"))))
+            )
+        return [run for run in runs if run.status == "stalled" or self._has_news(run.id)]
 
     def reconcile(self) -> int:
         """Rebuild the bus from SQL (after Redis lost data): one resume per run with news."""

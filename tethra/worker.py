@@ -22,9 +22,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from types import FrameType
 
+import httpx
+
 from approvals.bus import Handler
 from approvals.keys import RedisKeys
 from approvals.redis_bus import RedisBus
+from approvals.webhooks.service import deliver_due
 from graph.runtime import Runtime
 from tethra.errors import ConfigError
 from tethra.logging import bound_ids, get_logger
@@ -40,6 +43,7 @@ class WorkerOptions:
     warn_within: timedelta = timedelta(minutes=15)
     heartbeat_ttl_s: int = 30
     block_ms: int = 1000
+    webhook_every_s: float = 2.0
 
 
 class Worker:
@@ -66,6 +70,10 @@ class Worker:
     def run(self, stop: threading.Event) -> None:
         with bound_ids(worker_id=self.id):
             log.info("worker started")
+            notifier = threading.Thread(
+                target=self._deliver_webhooks, args=(stop,), name="webhooks", daemon=True
+            )
+            notifier.start()
             if self.bus.ensure_group():
                 self._rebuild("bus set up")
             last_sweep = last_reconcile = time.monotonic()
@@ -94,8 +102,18 @@ class Worker:
                     failures += 1
                     log.exception("worker loop failed; retrying", failures=failures)
                     stop.wait(min(30.0, 0.5 * 2 ** min(failures, 6)))
+            notifier.join(15)
             self.bus.client.delete(self.keys.worker_heartbeat(self.id))
             log.info("worker stopped", handled=self.handled)
+
+    def _deliver_webhooks(self, stop: threading.Event) -> None:
+        """On its own thread: a slow receiver must not hold up resuming runs."""
+        with httpx.Client(follow_redirects=False) as client:
+            while not stop.wait(self.options.webhook_every_s):
+                try:
+                    deliver_due(self.runtime.gov.engine, client)
+                except Exception:
+                    log.exception("webhook delivery failed; retrying")
 
     def _heartbeat(self) -> None:
         self.bus.client.set(

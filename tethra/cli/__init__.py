@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from tethra.cli import admin, approvals, audit, chat, policy, processes
+from tethra.cli import admin, approvals, audit, chat, policy, processes, webhooks
 from tethra.errors import UserError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -18,6 +18,7 @@ app.add_typer(approvals.app, name="approvals", help="List and decide approval re
 app.add_typer(audit.app, name="audit", help="Read and verify the audit trail.")
 app.add_typer(policy.app, name="policy", help="Ask the policy about a hypothetical call.")
 app.add_typer(admin.users_app, name="users", help="Manage users and API keys.")
+app.add_typer(webhooks.app, name="webhooks", help="Webhook notifications and their delivery log.")
 app.command("init")(admin.init)
 app.command("chat")(chat.chat)
 app.command("serve")(processes.serve)

@@ -1,0 +1,342 @@
+"""The approval bus on Redis + PostgreSQL: latency, throughput, and the inbox at scale.
+
+1. Approve -> executed: from the approve call (decision committed, relayed to Redis) to
+   the tool having run in a worker (another runtime on its own thread, consuming the
+   stream), p50 and p99; against LangGraph's own interrupt/resume in process
+   (``create_agent`` + ``HumanInTheLoopMiddleware``, same PostgreSQL checkpointer, same
+   model and tool) measured in the same run. Ratio = Tethra p50 / LangGraph p50.
+2. Approval requests created per second: the approvals service (request row, outbox
+   message and audit event in one transaction), 4 threads.
+3. The first page of pending approvals with 100,000 pending, p99.
+
+Needs the local PostgreSQL and Redis. The last line printed is one JSON object.
+Targets: ratio <= 2; >= 1,000 requests/s; page p99 < 20 ms.
+Usage: python bench/bus.py [--approvals N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import redis
+from langchain.agents import create_agent
+from langchain.agents.middleware import HumanInTheLoopMiddleware
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.tools import StructuredTool
+from langgraph.checkpoint.postgres import PostgresSaver
+from langgraph.types import Command
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+from pydantic import BaseModel
+from sqlalchemy import create_engine, insert, text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from agents.models.scripted import ScriptedChatModel
+from agents.spec import AgentDefinition, AgentSpec
+from approvals.keys import RedisKeys
+from approvals.models import ApprovalRequest
+from approvals.redis_bus import RedisBus
+from approvals.service import NewRequest, create_request, list_requests
+from graph.agent_node import AgentNode
+from graph.builder import build_graph
+from graph.checkpointer import open_checkpointer
+from graph.governance import Governance
+from graph.governed import GovernedToolNode
+from graph.runtime import Runtime
+from policies.decision import Decision
+from policies.engine import PolicyEngine
+from tethra.db import create_db_engine, migrate, session_scope, utcnow
+from tethra.logging import configure_logging
+from tethra.settings import Settings
+from tethra.users import create_user
+from tethra.worker import Worker, WorkerOptions
+from tools.registry import ToolRegistry
+from tools.spec import Money, ToolContext, adapter
+
+PG_ADMIN = os.environ.get("TETHRA_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TETHRA_BENCH_REDIS", "redis://127.0.0.1:6379/0")
+POLICY = "version: bench\nrules:\n  - {id: pay, match: {tools: [pay]}, tier: review, reason: Payments need approval.}\n"
+executed_at: dict[str, float] = {}
+
+
+class PayArgs(BaseModel):
+    ref: str
+    amount: Money
+
+
+def _pay(args: PayArgs, ctx: ToolContext) -> dict[str, str]:
+    executed_at[args.ref] = time.perf_counter()
+    return {"paid": args.ref}
+
+
+PAY = adapter(
+    name="pay",
+    description="Pay.",
+    args=PayArgs,
+    system="bank",
+    effect="money",
+    idempotent=True,
+    owner="bench",
+)(_pay)
+
+
+def _plain_pay(ref: str, amount: str) -> dict[str, str]:
+    executed_at[ref] = time.perf_counter()
+    return {"paid": ref}
+
+
+PLAIN_PAY = StructuredTool.from_function(
+    _plain_pay, name="pay", description="Pay.", args_schema=PayArgs
+)
+
+
+def respond(messages: list[BaseMessage]) -> AIMessage:
+    last = messages[-1]
+    if isinstance(last, HumanMessage):
+        ref = str(last.content).split()[-1]
+        return AIMessage(
+            content="",
+            tool_calls=[
+                {
+                    "name": "pay",
+                    "args": {"ref": ref, "amount": "250"},
+                    "id": f"c-{ref}",
+                    "type": "tool_call",
+                }
+            ],
+        )
+    return AIMessage(content="paid")
+
+
+def model() -> ScriptedChatModel:
+    return ScriptedChatModel([respond] * 1_000_000)
+
+
+@contextmanager
+def bench_database() -> Iterator[str]:
+    name = f"tethra_bench_{os.getpid()}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def runtime(url: str, bus: RedisBus) -> Iterator[Runtime]:
+    engine = create_db_engine(url)
+    registry = ToolRegistry([PAY])
+    gov = Governance(
+        engine=engine,
+        registry=registry,
+        policy=PolicyEngine.from_text(POLICY),
+        agent_tools={"ops": frozenset({"pay"})},
+    )
+    definition = AgentDefinition(
+        spec=AgentSpec(name="ops", description="bench", tools=("pay",), max_steps=6),
+        prompt="",
+        prompt_version="bench",
+    )
+    with open_checkpointer(Settings(database_url=url)) as saver:
+        graph = build_graph(
+            AgentNode(definition, model(), registry, engine), GovernedToolNode(gov), saver
+        )
+        yield Runtime(gov=gov, agents={"ops": definition}, graph=graph, bus=bus)
+    engine.dispose()
+
+
+def tethra_latency(url: str, n: int) -> list[float]:
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = RedisKeys(f"bench-{uuid.uuid4().hex[:8]}")
+    bus = RedisBus(client, keys)
+    bus.ensure_group()
+    latencies: list[float] = []
+    try:
+        with runtime(url, bus) as api, runtime(url, bus) as worker_rt:
+            stop = threading.Event()
+            worker = Worker(
+                worker_rt, "bench-worker", WorkerOptions(sweep_every_s=3600, reconcile_every_s=3600)
+            )
+            thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+            thread.start()
+            for i in range(n + 5):
+                ref = f"t{i}"
+                out = api.start_run(f"bench-{ref}", "olivia", f"pay {ref}")
+                began = time.perf_counter()
+                api.decide(out.pending[0]["approval_id"], approver="adam", action="approve")
+                while ref not in executed_at:
+                    time.sleep(0.0002)
+                if i >= 5:  # warm-up excluded
+                    latencies.append((executed_at[ref] - began) * 1000)
+            stop.set()
+            thread.join(10)
+    finally:
+        for key in client.scan_iter(match=keys.pattern):
+            client.delete(key)
+    return latencies
+
+
+def langgraph_latency(url: str, n: int) -> list[float]:
+    conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    latencies: list[float] = []
+    with ConnectionPool(
+        conninfo,
+        min_size=1,
+        max_size=4,
+        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+    ) as pool:
+        saver = PostgresSaver(pool)  # type: ignore[arg-type]
+        saver.setup()
+        agent: Any = create_agent(
+            model(),
+            tools=[PLAIN_PAY],
+            checkpointer=saver,
+            middleware=[HumanInTheLoopMiddleware(interrupt_on={"pay": True})],
+        )
+        for i in range(n + 5):
+            ref = f"l{i}"
+            config: Any = {"configurable": {"thread_id": f"lg-{ref}"}}
+            agent.invoke({"messages": [HumanMessage(f"pay {ref}")]}, config)
+            began = time.perf_counter()
+            agent.invoke(Command(resume={"decisions": [{"type": "approve"}]}), config)
+            assert ref in executed_at
+            if i >= 5:
+                latencies.append((executed_at[ref] - began) * 1000)
+    return latencies
+
+
+def requests_per_second(engine: Engine, total: int = 4000, threads: int = 4) -> float:
+    decision = Decision(
+        tier="review",
+        rule="pay",
+        reason="r",
+        policy_version="bench",
+        approver_role="approver",
+        approvals_required=1,
+        deadline=timedelta(hours=4),
+    )
+
+    def work(worker: int) -> None:
+        for i in range(total // threads):
+            key = f"rps-{worker}-{i}"
+            with session_scope(engine) as session:
+                create_request(
+                    session,
+                    NewRequest(
+                        call_key=key,
+                        run_id="run_bench",
+                        thread_id="th_bench",
+                        tool_call_id=key,
+                        agent="ops",
+                        requester="olivia",
+                        tool="pay",
+                        args={"ref": key},
+                        args_hash=key,
+                        decision=decision,
+                    ),
+                )
+
+    pool = [threading.Thread(target=work, args=(w,)) for w in range(threads)]
+    began = time.perf_counter()
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return total / (time.perf_counter() - began)
+
+
+def pending_page_p99(engine: Engine, pending: int = 100_000) -> float:
+    now = utcnow()
+    rows = [
+        {
+            "id": f"apr_bench{i:012d}",
+            "call_key": f"page-{i}",
+            "run_id": "run_page",
+            "thread_id": "th_page",
+            "tool_call_id": f"c{i}",
+            "agent": "ops",
+            "requester": "olivia",
+            "tool": "pay",
+            "args": {"ref": i},
+            "args_hash": "h",
+            "policy_version": "bench",
+            "rule": "pay",
+            "reason": "r",
+            "approver_role": "approver",
+            "approvals_required": 1,
+            "status": "pending",
+            "deadline": now + timedelta(hours=4),
+            "created_at": now,
+            "version": 0,
+        }
+        for i in range(pending)
+    ]
+    with engine.begin() as conn:
+        for start in range(0, pending, 5000):
+            conn.execute(insert(ApprovalRequest), rows[start : start + 5000])
+        conn.execute(text("ANALYZE approval_requests"))
+    samples = []
+    for _ in range(300):
+        began = time.perf_counter()
+        with Session(engine) as session:
+            page = list_requests(session, status="pending", limit=50)
+        samples.append((time.perf_counter() - began) * 1000)
+        assert len(page) == 50
+    samples.sort()
+    return samples[int(0.99 * len(samples)) - 1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--approvals", type=int, default=200)
+    args = parser.parse_args()
+    configure_logging("WARNING", "json")
+    with bench_database() as url:
+        engine = create_db_engine(url)
+        migrate(engine)
+        for name, role in [("olivia", "operator"), ("adam", "approver")]:
+            create_user(engine, name, role)
+        ours = tethra_latency(url, args.approvals)
+        theirs = langgraph_latency(url, args.approvals)
+        p50, p99 = statistics.median(ours), sorted(ours)[int(0.99 * len(ours)) - 1]
+        base = statistics.median(theirs)
+        print(
+            f"approve -> executed: Tethra p50 {p50:.2f} ms, p99 {p99:.2f} ms; "
+            f"LangGraph interrupt/resume in process p50 {base:.2f} ms; "
+            f"ratio {p50 / base:.2f}"
+        )
+        rps = requests_per_second(engine)
+        print(f"approval requests created: {rps:.0f}/s (4 threads, PostgreSQL)")
+        page = pending_page_p99(engine)
+        print(f"first page of pending approvals with 100,000 pending: p99 {page:.2f} ms")
+        engine.dispose()
+    print(
+        json.dumps(
+            {
+                "approve_to_execute_p50_ms": round(p50, 3),
+                "approve_to_execute_p99_ms": round(p99, 3),
+                "vs_langgraph_ratio": round(p50 / base, 3),
+                "requests_per_s": round(rps, 1),
+                "pending_page_p99_ms": round(page, 3),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
