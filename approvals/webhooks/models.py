@@ -51,7 +51,7 @@ class WebhookDelivery(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    webhook_id: str = Field(foreign_key="webhooks.id", index=True, max_length=32)
+    webhook_id: str = Field(foreign_key="webhooks.id", max_length=32)  # led by the unique pair
     event_id: str = Field(max_length=64)
     kind: str = Field(max_length=32)
     payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))

@@ -51,7 +51,7 @@ def summary(event: BusEvent, request: ApprovalRequest | None = None) -> str:
     line is built from the event alone.
     """
     call = _call(event, request)
-    rule = f" — rule {request.rule}: {request.reason}" if request is not None else ""
+    rule = f" — rule {request.rule}: {request.reason.rstrip('.')}" if request else ""
     match event.kind:
         case "approval.requested":
             return (

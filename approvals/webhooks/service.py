@@ -24,7 +24,7 @@ from approvals.models import ApprovalRequest
 from approvals.webhooks.delivery import MAX_ATTEMPTS, DeliveryReport, backoff, deliver_due
 from approvals.webhooks.models import DELIVERY_STATUSES, FORMATS, Webhook, WebhookDelivery
 from approvals.webhooks.payloads import build_payload, summary
-from tethra.db import rows_affected, session_scope, utcnow
+from tethra.db import session_scope, utcnow
 from tethra.errors import Forbidden, InvalidInput, NotFound
 from tethra.ids import new_id
 from tethra.users import get_user, has_role
@@ -181,6 +181,8 @@ def enqueue(session: Session, event: BusEvent, event_id: str, now: datetime | No
                 created_at=now,
             )
             .on_conflict_do_nothing(index_elements=["webhook_id", "event_id"])
+            .returning(col(WebhookDelivery.id))
         )
-        created += rows_affected(session.execute(stmt))
+        # RETURNING, not rowcount: psycopg reports -1 for this statement.
+        created += len(session.execute(stmt).all())
     return created

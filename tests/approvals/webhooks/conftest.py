@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from approvals.events import ApprovalRequested
+from approvals.bus import Handler
+from approvals.events import ApprovalRequested, BusEvent
 from approvals.models import ApprovalRequest
 from approvals.webhooks.models import WebhookDelivery
 from approvals.webhooks.service import enqueue
@@ -62,7 +63,7 @@ def receiver() -> Iterator[Receiver]:
             pass  # keep pytest output clean
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     rec.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/tethra"
     yield rec
@@ -75,6 +76,21 @@ def receiver() -> Iterator[Receiver]:
 def client() -> Iterator[httpx.Client]:
     with httpx.Client() as c:
         yield c
+
+
+class NullBus:
+    """A bus that accepts everything: the relay tests here care about the observers."""
+
+    def publish(self, event: BusEvent) -> str:
+        return event.kind
+
+    def subscribe(self, handler: Handler) -> None:
+        raise NotImplementedError
+
+    def consume(
+        self, handler: Handler, *, consumer: str, block_ms: int = 1000, count: int = 10
+    ) -> int:
+        return 0
 
 
 def requested(request: ApprovalRequest) -> ApprovalRequested:
