@@ -18,13 +18,14 @@ from tethra.users import User, has_role
 
 def thread_owner(session: Session, thread_id: str) -> str | None:
     """The requester of the thread's first run; None if no message was sent to it yet."""
-    first = session.exec(
+    return session.exec(
         select(Run.requester).where(Run.thread_id == thread_id).order_by(col(Run.id)).limit(1)
     ).first()
-    return first
 
 
-def _asked_to_decide(session: Session, *, run_id: str | None = None, thread_id: str | None = None) -> bool:
+def _asked_to_decide(
+    session: Session, *, run_id: str | None = None, thread_id: str | None = None
+) -> bool:
     query = select(ApprovalRequest.id)
     if run_id is not None:
         query = query.where(ApprovalRequest.run_id == run_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from graph.runtime import Runtime, RunOutcome
+from graph.runtime import RunOutcome, Runtime
 from tethra.logging import bound_ids, get_logger
 
 log = get_logger(__name__)

@@ -62,9 +62,7 @@ class ErrorBody(BaseModel):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [
-                {"error": {"type": "NotFound", "message": "no approval request 'apr_x'"}}
-            ]
+            "examples": [{"error": {"type": "NotFound", "message": "no approval request 'apr_x'"}}]
         }
     )
 
@@ -79,7 +77,11 @@ def status_for(exc: TethraError) -> int:
 
 
 def error_response(
-    status: int, type_: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+    status: int,
+    type_: str,
+    message: str,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body = ErrorBody(error=ErrorDetail(type=type_, message=message, details=details))
     return JSONResponse(
@@ -152,9 +154,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
             "model": ErrorBody,
             "description": HTTPStatus(status).phrase,
             "content": {
-                "application/json": {
-                    "example": {"error": {"type": type_, "message": message}}
-                }
+                "application/json": {"example": {"error": {"type": type_, "message": message}}}
             },
         }
     return out

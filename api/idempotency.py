@@ -60,7 +60,9 @@ def request_hash(method: str, path: str, body: BaseModel) -> str:
     return sha256_hex(canonical_json([method, path, body.model_dump(mode="json")]))
 
 
-def claim(engine: Engine, user: str, key: str, method: str, path: str, digest: str) -> Stored | None:
+def claim(
+    engine: Engine, user: str, key: str, method: str, path: str, digest: str
+) -> Stored | None:
     """None: the caller now owns the key and must ``complete`` or ``release`` it."""
     for _ in range(3):
         try:
@@ -173,4 +175,3 @@ class Idempotency:
         body_json.update(dict.fromkeys(redact))
         complete(self.engine, self.user, self.key, Stored(status, body_json))
         return result
-

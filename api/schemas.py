@@ -54,8 +54,14 @@ class MessageOut(BaseModel):
             "content": "",
             "tool_calls": [{"id": "c1", "name": "refund_order", "args": {"order_id": 1042}}],
         },
-        {"id": "lc_…", "role": "tool", "content": "{…}", "name": "refund_order",
-         "tool_call_id": "c1", "status": "success"},
+        {
+            "id": "lc_…",
+            "role": "tool",
+            "content": "{…}",
+            "name": "refund_order",
+            "tool_call_id": "c1",
+            "status": "success",
+        },
     )
 
     id: str | None

@@ -107,10 +107,20 @@ class ToolOut(BaseModel):
                     "owner": "finance-platform",
                     "args_schema": {"type": "object", "properties": {"order_id": {}}},
                     "policy": {
-                        "rules": [{"id": "refund-large", "tier": "review", "reason": "…",
-                                   "when": "args.amount > 100.0"}],
-                        "fallback": {"id": "default-review", "tier": "review", "reason": "…",
-                                     "when": "true"},
+                        "rules": [
+                            {
+                                "id": "refund-large",
+                                "tier": "review",
+                                "reason": "…",
+                                "when": "args.amount > 100.0",
+                            }
+                        ],
+                        "fallback": {
+                            "id": "default-review",
+                            "tier": "review",
+                            "reason": "…",
+                            "when": "true",
+                        },
                     },
                 }
             ]

@@ -13,7 +13,7 @@ import os
 import socket
 import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -34,12 +34,20 @@ from approvals.outbox import Observer, relay
 from approvals.service import DecideOutcome, decide, expire_overdue, warn_expiring
 from audit.events import EventKind
 from audit.trail import Event, record, record_many
+from graph.execution import settle
 from graph.governance import Governance, run_totals
 from graph.records import Run, ToolCallRecord
 from policies.decision import CallFacts, Decision
 from tethra.canonical import call_hash
 from tethra.db import rows_affected, session_scope, utcnow
-from tethra.errors import Conflict, InvalidInput, NotFound, RunFailure, TethraError
+from tethra.errors import (
+    Conflict,
+    ExecutionInProgress,
+    InvalidInput,
+    NotFound,
+    RunFailure,
+    TethraError,
+)
 from tethra.ids import new_id
 from tethra.logging import bound_ids, get_logger
 
@@ -303,9 +311,26 @@ class Runtime:
         return args, call_hash(request.tool, args, decision.policy_version), decision
 
     def handle(self, event: BusEvent) -> None:
-        """Bus handler: a decision or expiry means the waiting run can move on."""
+        """Bus handler: a decision or expiry means the waiting run can move on.
+
+        An approved call is settled first, straight from SQL (verify the binding, claim,
+        execute once), so it does not wait for the graph to be loaded; the resumed graph
+        then replays the recorded result like any other settled call.
+        """
+        if isinstance(event, ApprovalDecided) and event.status == "approved":
+            self._settle_approved(event.approval_id)
         if isinstance(event, ApprovalDecided | ApprovalExpired | RunResume):
             self.resume(event.thread_id)
+
+    def _settle_approved(self, approval_id: str) -> None:
+        with session_scope(self.gov.engine) as session:
+            key = session.exec(
+                select(ToolCallRecord.key).where(ToolCallRecord.approval_id == approval_id)
+            ).first()
+        if key is not None:
+            # If another process is executing it, the resumed run will see the result.
+            with suppress(ExecutionInProgress):
+                settle(self.gov, key)
 
     def relay(self) -> int:
         """Publish what committed to the outbox (in-process: handled right here)."""

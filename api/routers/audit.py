@@ -33,7 +33,9 @@ def search(
     thread_id: Text = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    cursor: Annotated[int | None, Query(ge=0, description="The last seq of the previous page.")] = None,
+    cursor: Annotated[
+        int | None, Query(ge=0, description="The last seq of the previous page.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditPage:
     records = search_events(

@@ -1,0 +1,105 @@
+"""The HTTP API: ``create_app`` builds it; resources open in the lifespan, never at import.
+
+Serve with ``uvicorn --factory api.main:create_app`` (settings from ``TETHRA_*``). Tests
+pass a prebuilt runtime, which the app then uses and leaves open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack, asynccontextmanager, contextmanager
+
+from fastapi import FastAPI
+from pydantic import BaseModel, ConfigDict
+
+import tethra
+from api.deps import ApiContext, ApiOptions
+from api.driver import RunDriver
+from api.errors import install_error_handlers
+from api.routers import approvals, audit, policy, runs, threads, tools, users
+from graph.assembly import open_runtime
+from graph.runtime import Runtime
+from tethra.db import schema_is_current
+from tethra.errors import ConfigError
+from tethra.logging import configure_logging
+from tethra.settings import Settings, load_settings
+
+DESCRIPTION = """
+Chat with the operations agent, decide the risky calls it proposes, and read what
+happened and why.
+
+Every request except `/healthz` needs an API key: `Authorization: Bearer <key>` (or
+`X-API-Key: <key>`). Roles: **operator** (chat; their own threads and runs),
+**approver** (approval requests; the runs they are asked about), **auditor** (read
+everything, decide nothing), **admin** (everything, including users).
+
+Errors are always `{"error": {"type", "message", "details"?}}`. POSTs with effects accept
+an `Idempotency-Key` header: a repeat returns the first answer.
+"""
+
+TAGS = [
+    {"name": "threads", "description": "Chat with the operations agent; follow runs live."},
+    {"name": "approvals", "description": "The approval inbox and decisions."},
+    {"name": "runs", "description": "Run status and audit traces."},
+    {"name": "audit", "description": "Search and verify the hash-chained trail."},
+    {"name": "tools", "description": "Registered tools and how the policy treats them."},
+    {"name": "policy", "description": "Dry-run the policy for a call."},
+    {"name": "users", "description": "Users and API keys."},
+    {"name": "health", "description": "Liveness."},
+]
+
+
+class Health(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+
+    status: str
+
+
+@contextmanager
+def _runtime_from(settings: Settings | None) -> Iterator[Runtime]:
+    s = settings or load_settings()
+    configure_logging(s.log_level, s.log_format)
+    with open_runtime(s) as rt:
+        if not schema_is_current(rt.gov.engine):
+            raise ConfigError("the database schema is not current; run `tethra init` first")
+        yield rt
+
+
+def create_app(
+    settings: Settings | None = None,
+    runtime: Runtime | None = None,
+    *,
+    options: ApiOptions | None = None,
+) -> FastAPI:
+    """The app. With ``runtime`` it is used as given (and not closed); otherwise one is
+    opened from ``settings`` (default: the environment) when the app starts."""
+    opts = options or ApiOptions()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        with ExitStack() as stack:
+            rt = runtime if runtime is not None else stack.enter_context(_runtime_from(settings))
+            driver = RunDriver(rt, opts.run_workers)
+            stack.callback(driver.shutdown)  # runs in flight finish before rt closes
+            app.state.tethra = ApiContext(runtime=rt, driver=driver, options=opts)
+            try:
+                yield
+            finally:
+                app.state.tethra = None
+
+    app = FastAPI(
+        title="Tethra API",
+        version=tethra.__version__,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for module in (threads, approvals, runs, audit, tools, policy, users):
+        app.include_router(module.router)
+
+    @app.get("/healthz", tags=["health"], summary="Liveness (no key needed)")
+    def healthz() -> Health:
+        return Health(status="ok")
+
+    return app
