@@ -66,7 +66,11 @@ from tools.spec import Money, ToolContext, adapter
 
 PG_ADMIN = os.environ.get("TETHRA_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TETHRA_BENCH_REDIS", "redis://127.0.0.1:6379/0")
-POLICY = "version: bench\nrules:\n  - {id: pay, match: {tools: [pay]}, tier: review, reason: Payments need approval.}\n"
+POLICY = """
+version: bench
+rules:
+  - {id: pay, match: {tools: [pay]}, tier: review, reason: Payments need approval.}
+"""
 executed_at: dict[str, float] = {}
 
 
