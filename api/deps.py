@@ -35,6 +35,8 @@ class ApiOptions:
     """An idle SSE stream sends a comment this often, so proxies keep it open."""
     run_workers: int = 4
     """Threads driving runs in the background (one run per thread at a time)."""
+    housekeeping: bool = True
+    """Run the periodic chores (see ``api.housekeeping``); tests that drive time turn it off."""
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import tethra
 from api.deps import ApiContext, ApiOptions
 from api.driver import RunDriver
 from api.errors import install_error_handlers
+from api.housekeeping import Housekeeping
 from api.routers import approvals, audit, policy, runs, threads, tools, users
 from graph.assembly import open_runtime
 from graph.runtime import Runtime
@@ -81,6 +82,10 @@ def create_app(
             rt = runtime if runtime is not None else stack.enter_context(_runtime_from(settings))
             driver = RunDriver(rt, opts.run_workers)
             stack.callback(driver.shutdown)  # runs in flight finish before rt closes
+            if opts.housekeeping:
+                chores = Housekeeping(rt)
+                chores.start()
+                stack.callback(chores.stop)
             app.state.tethra = ApiContext(runtime=rt, driver=driver, options=opts)
             try:
                 yield

@@ -19,7 +19,10 @@ def serve(
 
     from api.main import create_app
 
-    uvicorn.run(create_app(settings()), host=host, port=port, log_config=None)
+    # An open SSE stream would otherwise hold shutdown until its client leaves.
+    uvicorn.run(
+        create_app(settings()), host=host, port=port, log_config=None, timeout_graceful_shutdown=5
+    )
 
 
 def worker(
