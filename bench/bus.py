@@ -48,11 +48,8 @@ from approvals.keys import RedisKeys
 from approvals.models import ApprovalRequest
 from approvals.redis_bus import RedisBus
 from approvals.service import NewRequest, create_request, list_requests
-from graph.agent_node import AgentNode
-from graph.builder import build_graph
+from graph.assembly import assemble
 from graph.checkpointer import open_checkpointer
-from graph.governance import Governance
-from graph.governed import GovernedToolNode
 from graph.runtime import Runtime
 from policies.decision import Decision
 from policies.engine import PolicyEngine
@@ -144,23 +141,21 @@ def bench_database() -> Iterator[str]:
 @contextmanager
 def runtime(url: str, bus: RedisBus) -> Iterator[Runtime]:
     engine = create_db_engine(url)
-    registry = ToolRegistry([PAY])
-    gov = Governance(
-        engine=engine,
-        registry=registry,
-        policy=PolicyEngine.from_text(POLICY),
-        agent_tools={"ops": frozenset({"pay"})},
-    )
     definition = AgentDefinition(
         spec=AgentSpec(name="ops", description="bench", tools=("pay",), max_steps=6),
         prompt="",
         prompt_version="bench",
     )
     with open_checkpointer(Settings(database_url=url)) as saver:
-        graph = build_graph(
-            AgentNode(definition, model(), registry, engine), GovernedToolNode(gov), saver
+        yield assemble(
+            engine=engine,
+            registry=ToolRegistry([PAY]),
+            policy=PolicyEngine.from_text(POLICY),
+            agent=definition,
+            model=model(),
+            checkpointer=saver,
+            bus=bus,
         )
-        yield Runtime(gov=gov, agents={"ops": definition}, graph=graph, bus=bus)
     engine.dispose()
 
 

@@ -36,11 +36,9 @@ from agents.models.scripted import ScriptedChatModel
 from agents.spec import AgentDefinition, AgentSpec
 from approvals.bus import InProcessBus
 from graph.agent_node import AgentNode
+from graph.assembly import assemble
 from graph.builder import build_graph
 from graph.checkpointer import open_checkpointer
-from graph.governance import Governance
-from graph.governed import GovernedToolNode
-from graph.runtime import Runtime
 from policies.decision import CallFacts
 from policies.engine import DEFAULT_POLICY_FILE, PolicyEngine
 from tethra.db import create_db_engine, migrate
@@ -157,12 +155,6 @@ def bench_turns(tmp: Path, n: int) -> dict[str, float]:
     engine = create_db_engine(url)
     migrate(engine)
     registry = ToolRegistry([LOOKUP])
-    gov = Governance(
-        engine=engine,
-        registry=registry,
-        policy=PolicyEngine.from_file(),
-        agent_tools={"ops": frozenset({"lookup_order"})},
-    )
     definition = AgentDefinition(
         spec=AgentSpec(name="ops", description="bench", tools=("lookup_order",), max_steps=8),
         prompt="",
@@ -174,9 +166,18 @@ def bench_turns(tmp: Path, n: int) -> dict[str, float]:
         def agent() -> AgentNode:
             return AgentNode(definition, scripted_turns(), registry, engine)
 
+        runtime = assemble(
+            engine=engine,
+            registry=registry,
+            policy=PolicyEngine.from_file(),
+            agent=definition,
+            model=scripted_turns(),
+            checkpointer=saver,
+            bus=InProcessBus(),
+        )
         graphs = {
             "tool_node": build_graph(agent(), ToolNode([PLAIN_LOOKUP]), saver),
-            "governed_node": build_graph(agent(), GovernedToolNode(gov), saver),
+            "governed_node": runtime.graph,
         }
         for name, graph in graphs.items():
 
@@ -195,10 +196,6 @@ def bench_turns(tmp: Path, n: int) -> dict[str, float]:
                 assert out["messages"][-1].content == "Order 1042 has shipped.", out
 
             figures[name] = time_turns(turn, n)
-
-        runtime = Runtime(
-            gov=gov, agents={"ops": definition}, bus=InProcessBus(), graph=graphs["governed_node"]
-        )
 
         def full_turn(i: int) -> None:
             out = runtime.start_run(f"full-{i}", "olivia", "status of order 1042?")

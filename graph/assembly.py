@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
 
 import redis
 from langchain_core.language_models import BaseChatModel
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from sqlalchemy.engine import Engine
 
 from agents.models.factory import make_chat_model
 from agents.spec import AgentDefinition, load_agents
 from approvals.bus import Bus, InProcessBus
 from approvals.keys import RedisKeys
+from approvals.outbox import Observer
 from approvals.redis_bus import RedisBus
 from approvals.webhooks import service as webhooks
 from graph.agent_node import AgentNode, ModelProvider
@@ -41,6 +46,46 @@ def _bus_for(settings: Settings) -> Bus:
     return RedisBus(client, RedisKeys(settings.redis_prefix))
 
 
+def assemble(
+    *,
+    engine: Engine,
+    registry: ToolRegistry,
+    policy: PolicyEngine,
+    agent: AgentDefinition,
+    model: BaseChatModel,
+    checkpointer: BaseCheckpointSaver[Any],
+    bus: Bus,
+    execution_lease: timedelta = timedelta(seconds=120),
+    run_lease: timedelta = timedelta(seconds=30),
+    observers: tuple[Observer, ...] = (),
+) -> Runtime:
+    """Wire the parts into a runtime. The one place the graph, the governed node and the
+    runtime are put together (entry points, test harnesses and benchmarks all call it).
+    With the in-process bus this process resumes runs itself; with Redis, workers do."""
+    gov = Governance(
+        engine=engine,
+        registry=registry,
+        policy=policy,
+        agent_tools={agent.spec.name: frozenset(agent.spec.tools)},
+        execution_lease=execution_lease,
+    )
+    graph = build_graph(
+        AgentNode(agent, model, registry, engine), GovernedToolNode(gov), checkpointer
+    )
+    runtime = Runtime(
+        gov=gov,
+        agents={agent.spec.name: agent},
+        graph=graph,
+        bus=bus,
+        entry_agent=agent.spec.name,
+        run_lease=run_lease,
+        observers=observers,
+    )
+    if isinstance(bus, InProcessBus):
+        bus.subscribe(runtime.handle)
+    return runtime
+
+
 @contextmanager
 def open_runtime(
     settings: Settings,
@@ -49,30 +94,22 @@ def open_runtime(
     registry: ToolRegistry | None = None,
     bus: Bus | None = None,
 ) -> Iterator[Runtime]:
+    """Open everything from settings; close it all on exit."""
     engine = create_db_engine(settings.database_url)
     try:
-        policy = PolicyEngine.from_file(settings.policy_file)
-        agents = load_agents()
-        registry = registry or default_registry()
-        gov = Governance(
-            engine=engine,
-            registry=registry,
-            policy=policy,
-            agent_tools={name: frozenset(a.spec.tools) for name, a in agents.items()},
-            execution_lease=settings.execution_lease,
-        )
+        entry = load_agents()["ops"]
         provide = models or default_models(settings)
-        entry = agents["ops"]
         with open_checkpointer(settings) as saver:
-            graph = build_graph(
-                AgentNode(entry, provide(entry), registry, engine), GovernedToolNode(gov), saver
+            yield assemble(
+                engine=engine,
+                registry=registry or default_registry(),
+                policy=PolicyEngine.from_file(settings.policy_file),
+                agent=entry,
+                model=provide(entry),
+                checkpointer=saver,
+                bus=bus or _bus_for(settings),
+                execution_lease=settings.execution_lease,
+                observers=(webhooks.enqueue,),
             )
-            chosen = bus or _bus_for(settings)
-            runtime = Runtime(
-                gov=gov, agents=agents, graph=graph, bus=chosen, observers=(webhooks.enqueue,)
-            )
-            if isinstance(chosen, InProcessBus):
-                chosen.subscribe(runtime.handle)  # no workers: this process resumes runs
-            yield runtime
     finally:
         engine.dispose()

@@ -25,11 +25,8 @@ from agents.models.scripted import ScriptedChatModel
 from agents.spec import AgentDefinition, AgentSpec
 from approvals.keys import RedisKeys
 from approvals.redis_bus import RedisBus
-from graph.agent_node import AgentNode
-from graph.builder import build_graph
+from graph.assembly import assemble
 from graph.checkpointer import open_checkpointer
-from graph.governance import Governance
-from graph.governed import GovernedToolNode
 from graph.runtime import Runtime
 from policies.engine import PolicyEngine
 from tethra.db import create_db_engine, session_scope
@@ -118,14 +115,6 @@ def open_fault_runtime(
     engine = create_db_engine(db_url)
     with engine.begin() as conn:
         conn.execute(text(TABLE))
-    registry = registry or ToolRegistry([PAY])
-    gov = Governance(
-        engine=engine,
-        registry=registry,
-        policy=PolicyEngine.from_text(POLICY),
-        agent_tools={"ops": frozenset({"pay_vendor"})},
-        execution_lease=timedelta(seconds=1),
-    )  # a dead claim is taken over fast
     definition = AgentDefinition(
         spec=AgentSpec(name="ops", description="faults", tools=("pay_vendor",), max_steps=6),
         prompt="",
@@ -134,14 +123,15 @@ def open_fault_runtime(
     bus = RedisBus(redis.Redis.from_url(redis_url), RedisKeys(prefix), min_idle_ms=min_idle_ms)
     try:
         with open_checkpointer(settings) as saver:
-            graph = build_graph(
-                AgentNode(definition, model(), registry, engine), GovernedToolNode(gov), saver
-            )
-            yield Runtime(
-                gov=gov,
-                agents={"ops": definition},
-                graph=graph,
+            yield assemble(
+                engine=engine,
+                registry=registry or ToolRegistry([PAY]),
+                policy=PolicyEngine.from_text(POLICY),
+                agent=definition,
+                model=model(),
+                checkpointer=saver,
                 bus=bus,
+                execution_lease=timedelta(seconds=1),  # a dead claim is taken over fast
                 run_lease=timedelta(seconds=2),
             )
     finally:

@@ -19,11 +19,8 @@ from sqlalchemy.engine import Engine
 from agents.models.scripted import ScriptedChatModel, ScriptedTurn
 from agents.spec import AgentDefinition, AgentSpec
 from approvals.bus import Bus, InProcessBus
-from graph.agent_node import AgentNode
-from graph.builder import build_graph
+from graph.assembly import assemble
 from graph.checkpointer import open_checkpointer
-from graph.governance import Governance
-from graph.governed import GovernedToolNode
 from graph.runtime import Runtime
 from policies.engine import PolicyEngine
 from tethra.settings import Settings
@@ -127,27 +124,21 @@ def open_harness(
         executions.clear()
         effects.clear()
     settings = Settings(database_url=db_url, checkpoint_path=tmp / "checkpoints.sqlite")
-    reg = registry()
-    gov = Governance(
-        engine=engine,
-        registry=reg,
-        policy=PolicyEngine.from_text(POLICY),
-        agent_tools={"ops": frozenset(AGENT_TOOLS)},
-    )
     definition = AgentDefinition(
         spec=AgentSpec(name="ops", description="test agent", tools=AGENT_TOOLS, max_steps=8),
         prompt="You are a test agent.",
         prompt_version="0123456789ab",
     )
-    model = ScriptedChatModel(list(script))
     with open_checkpointer(settings) as saver:
-        graph = build_graph(AgentNode(definition, model, reg, engine), GovernedToolNode(gov), saver)
-        runtime = Runtime(
-            gov=gov, agents={"ops": definition}, graph=graph, bus=bus or InProcessBus()
+        yield assemble(
+            engine=engine,
+            registry=registry(),
+            policy=PolicyEngine.from_text(POLICY),
+            agent=definition,
+            model=ScriptedChatModel(list(script)),
+            checkpointer=saver,
+            bus=bus or InProcessBus(),
         )
-        if bus is None:
-            runtime.bus.subscribe(runtime.handle)
-        yield runtime
 
 
 def people(engine: Engine) -> None:
