@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup run test lint typecheck layers pytest bench clean
+.PHONY: setup run serve test lint typecheck layers pytest bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is required")'
@@ -19,6 +19,10 @@ setup: $(BIN)/.installed
 run: setup
 	$(BIN)/tethra init
 	$(BIN)/tethra chat
+
+serve: setup
+	$(BIN)/tethra init
+	$(BIN)/tethra serve
 
 lint: setup
 	$(BIN)/ruff check .
@@ -37,6 +41,7 @@ test: lint typecheck layers pytest
 
 bench: setup
 	$(BIN)/python bench/policy.py
+	$(BIN)/python bench/bus.py
 
 clean:
 	rm -rf $(VENV) .tethra .mypy_cache .ruff_cache .pytest_cache
