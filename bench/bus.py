@@ -1,8 +1,8 @@
 """The approval bus on Redis + PostgreSQL: latency, throughput, and the inbox at scale.
 
 1. Approve -> executed: from the approve call (decision committed, relayed to Redis) to
-   the tool having run in a worker (another runtime on its own thread, consuming the
-   stream), p50 and p99; against LangGraph's own interrupt/resume in process
+   the tool having run in a worker (a separate process consuming the stream, as
+   deployed), p50 and p99; against LangGraph's own interrupt/resume in process
    (``create_agent`` + ``HumanInTheLoopMiddleware``, same PostgreSQL checkpointer, same
    model and tool) measured in the same run. Ratio = Tethra p50 / LangGraph p50.
 2. Approval requests created per second: the approvals service (request row, outbox
@@ -20,12 +20,15 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -57,7 +60,7 @@ from tethra.db import create_db_engine, migrate, session_scope, utcnow
 from tethra.logging import configure_logging
 from tethra.settings import Settings
 from tethra.users import create_user
-from tethra.worker import Worker, WorkerOptions
+from tethra.worker import Worker, WorkerOptions, install_signal_handlers
 from tools.registry import ToolRegistry
 from tools.spec import Money, ToolContext, adapter
 
@@ -76,8 +79,21 @@ class PayArgs(BaseModel):
     amount: Money
 
 
+DONE_KEY = "tethra-bench:done:{}"
+"""In the worker process the adapter pushes its wall-clock time here (same machine)."""
+
+
+class Report:
+    """Where the adapter reports in the worker process (None: in this process)."""
+
+    to: redis.Redis | None = None
+
+
 def _pay(args: PayArgs, ctx: ToolContext) -> dict[str, str]:
-    executed_at[args.ref] = time.perf_counter()
+    if Report.to is not None:
+        Report.to.rpush(DONE_KEY.format(args.ref), repr(time.time()))
+    else:
+        executed_at[args.ref] = time.perf_counter()
     return {"paid": args.ref}
 
 
@@ -160,34 +176,43 @@ def runtime(url: str, bus: RedisBus) -> Iterator[Runtime]:
 
 
 def tethra_latency(url: str, n: int) -> list[float]:
+    """The API side here; the worker is another process, as deployed."""
     client = redis.Redis.from_url(REDIS_URL)
     keys = RedisKeys(f"bench-{uuid.uuid4().hex[:8]}")
     bus = RedisBus(client, keys)
     bus.ensure_group()
     latencies: list[float] = []
+    worker = subprocess.Popen(
+        [sys.executable, __file__, "--worker", "--db", url, "--prefix", keys.prefix],
+        cwd=Path(__file__).resolve().parents[1],
+    )
     try:
-        with runtime(url, bus) as api, runtime(url, bus) as worker_rt:
-            stop = threading.Event()
-            worker = Worker(
-                worker_rt, "bench-worker", WorkerOptions(sweep_every_s=3600, reconcile_every_s=3600)
-            )
-            thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
-            thread.start()
+        with runtime(url, bus) as api:
             for i in range(n + 5):
                 ref = f"t{i}"
                 out = api.start_run(f"bench-{ref}", "olivia", f"pay {ref}")
-                began = time.perf_counter()
+                began = time.time()
                 api.decide(out.pending[0]["approval_id"], approver="adam", action="approve")
-                while ref not in executed_at:
-                    time.sleep(0.0002)
+                done = client.blpop([DONE_KEY.format(ref)], timeout=30)
+                assert done is not None, "the worker did not execute the approved call"
                 if i >= 5:  # warm-up excluded
-                    latencies.append((executed_at[ref] - began) * 1000)
-            stop.set()
-            thread.join(10)
+                    latencies.append((float(done[1]) - began) * 1000)
     finally:
+        worker.terminate()
+        worker.wait(20)
         for key in client.scan_iter(match=keys.pattern):
             client.delete(key)
     return latencies
+
+
+def run_worker(url: str, prefix: str) -> None:
+    Report.to = redis.Redis.from_url(REDIS_URL)
+    bus = RedisBus(redis.Redis.from_url(REDIS_URL), RedisKeys(prefix))
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    with runtime(url, bus) as rt:
+        options = WorkerOptions(sweep_every_s=3600, reconcile_every_s=3600)
+        Worker(rt, "bench-worker", options).run(stop)
 
 
 def langgraph_latency(url: str, n: int) -> list[float]:
@@ -303,8 +328,14 @@ def pending_page_p99(engine: Engine, pending: int = 100_000) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--approvals", type=int, default=200)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--db", help=argparse.SUPPRESS)
+    parser.add_argument("--prefix", help=argparse.SUPPRESS)
     args = parser.parse_args()
     configure_logging("WARNING", "json")
+    if args.worker:
+        run_worker(args.db, args.prefix)
+        return
     with bench_database() as url:
         engine = create_db_engine(url)
         migrate(engine)
