@@ -13,7 +13,7 @@ from audit.timeline import describe
 
 
 # --- audit ------------------------------------------------------------------------------
-class AuditEventOut(BaseModel):
+class AuditEventOut(AuditRecord):
     """One audit event as stored and hashed, plus the sentence the timeline shows."""
 
     model_config = ConfigDict(
@@ -36,16 +36,6 @@ class AuditEventOut(BaseModel):
         }
     )
 
-    seq: int
-    id: str
-    ts: datetime
-    kind: str
-    run_id: str | None
-    thread_id: str | None
-    actor: str
-    data: dict[str, Any]
-    prev_hash: str
-    hash: str
     text: str
 
     @classmethod
