@@ -128,8 +128,11 @@ _RENDERERS: dict[str, tuple[str, frozenset[str], Callable[[Data], str]]] = {
     ),
     "handoff": (
         "handoff",
-        frozenset({"from_agent", "to_agent", "reason"}),
-        lambda d: f"{_get(d, 'from_agent')} -> {_get(d, 'to_agent')} ({_get(d, 'reason', '')})",
+        frozenset({"from_agent", "to_agent", "reason", "task"}),
+        lambda d: (
+            f"{_get(d, 'from_agent')} -> {_get(d, 'to_agent')} ({_get(d, 'reason', '')})"
+            + (f": {_short(d['task'])}" if d.get("task") else "")
+        ),
     ),
     "tool_proposed": (
         "propose",

@@ -176,7 +176,9 @@ def bench_turns(tmp: Path, n: int) -> dict[str, float]:
             bus=InProcessBus(),
         )
         graphs = {
-            "tool_node": build_graph(agent(), ToolNode([PLAIN_LOOKUP]), saver),
+            "tool_node": build_graph(
+                {"ops": agent()}, ToolNode([PLAIN_LOOKUP]), saver, entry="ops"
+            ),
             "governed_node": runtime.graph,
         }
         for name, graph in graphs.items():

@@ -7,12 +7,13 @@ file) and token usage, so the trail says which prompt and model produced each st
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, SystemMessage
 from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.tools import BaseTool
 from sqlalchemy.engine import Engine
 
 from agents.models.factory import model_id
@@ -32,10 +33,13 @@ class AgentNode:
         model: BaseChatModel,
         registry: ToolRegistry,
         engine: Engine,
+        handoffs: Sequence[BaseTool] = (),
     ) -> None:
+        """``handoffs``: the hand-off tools of the agents this one may transfer to."""
         self.definition = definition
         self.model_id = model_id(model)
         tools = registry.langchain_tools([t for t in definition.spec.tools if t in registry])
+        tools += list(handoffs)
         self.bound: Runnable[list[AnyMessage], Any] = model.bind_tools(tools) if tools else model
         self.engine = engine
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -24,9 +24,11 @@ from graph.builder import build_graph
 from graph.checkpointer import open_checkpointer
 from graph.governance import Governance
 from graph.governed import GovernedToolNode
+from graph.handoff import HandoffNode, handoff_tools
 from graph.runtime import Runtime
 from policies.engine import PolicyEngine
 from tethra.db import create_db_engine
+from tethra.errors import ConfigError
 from tethra.settings import Settings
 from tools.catalog import default_registry
 from tools.registry import ToolRegistry
@@ -51,33 +53,80 @@ def assemble(
     engine: Engine,
     registry: ToolRegistry,
     policy: PolicyEngine,
-    agent: AgentDefinition,
-    model: BaseChatModel,
     checkpointer: BaseCheckpointSaver[Any],
     bus: Bus,
+    agent: AgentDefinition | None = None,
+    model: BaseChatModel | None = None,
+    agents: Mapping[str, AgentDefinition] | None = None,
+    models: ModelProvider | Mapping[str, BaseChatModel] | None = None,
+    entry_agent: str | None = None,
     execution_lease: timedelta = timedelta(seconds=120),
     run_lease: timedelta = timedelta(seconds=30),
     observers: tuple[Observer, ...] = (),
 ) -> Runtime:
     """Wire the parts into a runtime. The one place the graph, the governed node and the
     runtime are put together (entry points, test harnesses and benchmarks all call it).
+
+    Give one agent (``agent=`` and ``model=``) or several (``agents=``, with ``models=``
+    per agent — a mapping or a provider — or one ``model=`` shared by all). Each agent
+    gets its spec's tools plus a hand-off tool per agent its spec lists under
+    ``handoffs``; runs start at ``entry_agent`` ("ops" if there is one).
     With the in-process bus this process resumes runs itself; with Redis, workers do."""
+    defined = dict(agents or {})
+    if agent is not None:
+        defined[agent.spec.name] = agent
+    if not defined:
+        raise ConfigError("assemble() needs agent= or agents=")
+    for definition in defined.values():
+        unknown = [h for h in definition.spec.handoffs if h not in defined]
+        if unknown:
+            raise ConfigError(
+                f"agent {definition.name!r} hands off to unknown agent(s): {', '.join(unknown)}"
+            )
+    entry = entry_agent or ("ops" if "ops" in defined else next(iter(defined)))
+    if entry not in defined:
+        raise ConfigError(f"entry agent {entry!r} is not one of: {', '.join(sorted(defined))}")
+
+    def model_for(definition: AgentDefinition) -> BaseChatModel:
+        if isinstance(models, Mapping) and definition.name in models:
+            return models[definition.name]
+        if callable(models):
+            return models(definition)
+        if model is None:
+            raise ConfigError(f"no model for agent {definition.name!r}")
+        return model
+
     gov = Governance(
         engine=engine,
         registry=registry,
         policy=policy,
-        agent_tools={agent.spec.name: frozenset(agent.spec.tools)},
+        agent_tools={name: frozenset(d.spec.tools) for name, d in defined.items()},
         execution_lease=execution_lease,
     )
+    nodes = {
+        name: AgentNode(
+            definition,
+            model_for(definition),
+            registry,
+            engine,
+            handoffs=handoff_tools(definition, defined),
+        )
+        for name, definition in defined.items()
+    }
+    with_handoffs = any(d.spec.handoffs for d in defined.values())
     graph = build_graph(
-        AgentNode(agent, model, registry, engine), GovernedToolNode(gov), checkpointer
+        nodes,
+        GovernedToolNode(gov),
+        checkpointer,
+        entry=entry,
+        handoff=HandoffNode(defined, engine, entry) if with_handoffs else None,
     )
     runtime = Runtime(
         gov=gov,
-        agents={agent.spec.name: agent},
+        agents=defined,
         graph=graph,
         bus=bus,
-        entry_agent=agent.spec.name,
+        entry_agent=entry,
         run_lease=run_lease,
         observers=observers,
     )
@@ -97,15 +146,14 @@ def open_runtime(
     """Open everything from settings; close it all on exit."""
     engine = create_db_engine(settings.database_url)
     try:
-        entry = load_agents()["ops"]
-        provide = models or default_models(settings)
         with open_checkpointer(settings) as saver:
             yield assemble(
                 engine=engine,
                 registry=registry or default_registry(),
                 policy=PolicyEngine.from_file(settings.policy_file),
-                agent=entry,
-                model=provide(entry),
+                agents=load_agents(),
+                models=models or default_models(settings),
+                entry_agent="ops",
                 checkpointer=saver,
                 bus=bus or _bus_for(settings),
                 execution_lease=settings.execution_lease,

@@ -1,7 +1,13 @@
-"""Assemble the graph: the operations agent and the governed tool node, checkpointed."""
+"""Assemble the graph: one node per agent, the hand-off node and the governed tool node.
+
+Every agent node routes the same way: hand-off calls go to the hand-off node (which
+moves the state to the target agent), other tool calls to the one governed tool node,
+and a plain answer ends the run. The tool node returns to whichever agent is active.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from langchain_core.messages import AIMessage
@@ -12,23 +18,44 @@ from langgraph.prebuilt import ToolNode
 
 from graph.agent_node import AgentNode
 from graph.governed import GovernedToolNode
+from graph.handoff import NODE as HANDOFF
+from graph.handoff import HandoffNode, node_name, target_of
 from graph.state import OpsState
 
-
-def _route(state: OpsState) -> str:
-    last = state["messages"][-1]
-    return "tools" if isinstance(last, AIMessage) and last.tool_calls else END
+TOOLS = "tools"
 
 
 def build_graph(
-    agent: AgentNode,
+    agents: Mapping[str, AgentNode],
     tools: GovernedToolNode | ToolNode,
     checkpointer: BaseCheckpointSaver[Any],
+    *,
+    entry: str,
+    handoff: HandoffNode | None = None,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
+    definitions = {name: node.definition for name, node in agents.items()}
+    agent_nodes = [node_name(name) for name in agents]
+
+    def route(state: OpsState) -> str:
+        last = state["messages"][-1]
+        if not isinstance(last, AIMessage) or not last.tool_calls:
+            return END
+        if handoff is not None and any(target_of(c, definitions) for c in last.tool_calls):
+            return HANDOFF
+        return TOOLS
+
+    def back(state: OpsState) -> str:
+        active = state.get("agent") or entry
+        return node_name(active if active in agents else entry)
+
     builder = StateGraph(OpsState)
-    builder.add_node("agent", agent)
-    builder.add_node("tools", tools)
-    builder.add_edge(START, "agent")
-    builder.add_conditional_edges("agent", _route, ["tools", END])
-    builder.add_edge("tools", "agent")
+    for name, node in agents.items():
+        builder.add_node(node_name(name), node)
+        targets = [TOOLS, END] + ([HANDOFF] if handoff is not None else [])
+        builder.add_conditional_edges(node_name(name), route, targets)
+    builder.add_node(TOOLS, tools)
+    if handoff is not None:
+        builder.add_node(HANDOFF, handoff, destinations=tuple(agent_nodes))
+    builder.add_edge(START, node_name(entry))
+    builder.add_conditional_edges(TOOLS, back, agent_nodes)
     return builder.compile(checkpointer=checkpointer)

@@ -133,7 +133,8 @@ class Runtime:
             "messages": [HumanMessage(content=text, id=run_id)],
             "run_id": run_id,
             "requester": requester,
-            "agent": self.entry_agent,
+            "agent": self.entry_agent,  # the operator always talks to the entry agent
+            "task": text,
             "steps": 0,
         }
         return self._drive(run_id, thread_id, payload)

@@ -1,8 +1,14 @@
-"""The state every node of the graph shares, checkpointed after each step."""
+"""The state every node of the graph shares, checkpointed after each step.
+
+One state for all agents: the operator's conversation, which agent is acting now
+(``agent``: the governed node checks tool calls against *its* spec), the task it was
+handed, facts gathered along the way (append-only) and the budget used so far.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, TypedDict
+import operator
+from typing import Annotated, NotRequired, TypedDict
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
@@ -14,3 +20,9 @@ class OpsState(TypedDict):
     requester: str
     agent: str
     steps: int
+    task: NotRequired[str]
+    """What the active agent was asked to do: the operator's message, or a hand-off's task."""
+    facts: NotRequired[Annotated[list[str], operator.add]]
+    """Facts gathered by the agents, append-only."""
+    budget_used: NotRequired[float]
+    """USD spent by the run so far (cost caps are not enforced here yet)."""

@@ -42,6 +42,21 @@ def tool_names(tools: Sequence[Any] | None) -> list[str]:
     return names
 
 
+def tool_descriptions(tools: Sequence[Any] | None) -> dict[str, str]:
+    """Name -> description of tools in the OpenAI format (or bare dicts/tools)."""
+    found: dict[str, str] = {}
+    for item in tools or ():
+        if isinstance(item, dict):
+            function = item.get("function")
+            spec = function if isinstance(function, dict) else item
+            name, text = spec.get("name"), spec.get("description")
+        else:
+            name, text = getattr(item, "name", None), getattr(item, "description", None)
+        if isinstance(name, str):
+            found[name] = text if isinstance(text, str) else ""
+    return found
+
+
 def bound_tool_names(runnable: Runnable[Any, Any]) -> list[str]:
     """The tool names a ``bind_tools`` result carries (empty if nothing was bound)."""
     while isinstance(runnable, RunnableBinding):

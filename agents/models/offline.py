@@ -5,12 +5,19 @@ runs and is tested end to end without a provider. It understands a fixed phraseb
 (``offline_phrasebook``), calls only the tools it was bound to, and reads the
 conversation afresh on every turn — no hidden state — so replaying a conversation
 gives the same answer and the same tool-call ids.
+
+As a supervisor (``transfer_to_<agent>`` tools bound, whose descriptions list the
+agent's tools) it hands a request it cannot serve itself to the first agent that has
+every tool the request needs. As the agent handed to, it works on the hand-off's task
+(the latest transfer after the operator's message) and answers; it never hands a
+task on again, so two offline agents cannot bounce a request between them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,11 +27,26 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolCa
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
 
-from agents.models.common import ToolLike, format_tools, tool_names, usage_for
+from agents.models.common import ToolLike, format_tools, tool_descriptions, usage_for
 from agents.models.offline_parser import capabilities, is_help, parse_message
 from agents.models.offline_results import Call, Request, ToolResult, summarise
 
 MODEL_NAME = "offline"
+TRANSFER = "transfer_to_"
+_CAN_USE = re.compile(r"It can use:\s*(?P<tools>[A-Za-z0-9_,\s]+)\.?\s*$")
+_TASK = re.compile(r"\bTask:\s*(?P<task>.+)$", re.DOTALL)
+
+Handoffs = dict[str, frozenset[str]]
+"""Hand-off tool name -> the tools of the agent it transfers to."""
+
+
+def handoffs_of(descriptions: dict[str, str]) -> Handoffs:
+    found: Handoffs = {}
+    for name, text in descriptions.items():
+        match = _CAN_USE.search(text) if name.startswith(TRANSFER) else None
+        if match:
+            found[name] = frozenset(t.strip() for t in match["tools"].split(",") if t.strip())
+    return found
 
 
 def conversation_digest(messages: Sequence[BaseMessage]) -> str:
@@ -51,13 +73,29 @@ def _can_do(bound: frozenset[str]) -> str:
     return "I can: " + "; ".join(f'"{e}"' for e in examples) + "."
 
 
-def _first_turn(text: str, bound: frozenset[str]) -> tuple[str, list[Call]]:
+def _first_turn(
+    text: str, bound: frozenset[str], handoffs: Handoffs | None = None
+) -> tuple[str, list[Call]]:
+    everything = bound.union(*(handoffs or {}).values())
     if is_help(text):
-        return _can_do(bound), []
+        return _can_do(everything), []
     requests = parse_message(text)
     if requests is None:
-        return f'I did not understand "{" ".join(text.split())}". {_can_do(bound)}', []
+        return f'I did not understand "{" ".join(text.split())}". {_can_do(everything)}', []
     missing = sorted({t for r in requests for t in r.tools if t not in bound})
+    needed = {t for r in requests for t in r.tools}
+    for transfer, tools in (handoffs or {}).items():
+        if missing and needed <= tools:
+            target = transfer.removeprefix(TRANSFER)
+            reason = f"needs {', '.join(missing)}, which {target} has"
+            return "", [Call(transfer, {"reason": reason, "task": " ".join(text.split())})]
+    if missing and handoffs:
+        names = ", ".join(sorted(needed))
+        return (
+            f"I cannot do that in one step: no single agent has {names}. "
+            "Ask for one thing at a time.",
+            [],
+        )
     if missing:
         names = ", ".join(missing)
         verb = "is" if len(missing) == 1 else "are"
@@ -98,26 +136,44 @@ def _follow_ups(
 
 
 def _after_tools(
-    human: BaseMessage, tail: Sequence[BaseMessage], bound: frozenset[str]
+    text: str, tail: Sequence[BaseMessage], bound: frozenset[str]
 ) -> tuple[str, list[Call]]:
     episodes = _episodes(tail)
-    requests = None if is_help(human.text) else parse_message(human.text)
+    requests = None if is_help(text) else parse_message(text)
     calls, notes = _follow_ups(requests, episodes, bound)
     if calls and len(episodes) == 1:
         return "", calls
     return summarise([r for round_ in episodes for r in round_], notes), []
 
 
-def respond(messages: Sequence[BaseMessage], bound: frozenset[str]) -> tuple[str, list[Call]]:
+def _handed_task(message: BaseMessage) -> str | None:
+    """The task of a hand-off that went through, or None for any other message."""
+    if not isinstance(message, ToolMessage) or message.status == "error":
+        return None
+    if not (message.name or "").startswith(TRANSFER):
+        return None
+    match = _TASK.search(message.text)
+    return match["task"].strip() if match else None
+
+
+def respond(
+    messages: Sequence[BaseMessage], bound: frozenset[str], handoffs: Handoffs | None = None
+) -> tuple[str, list[Call]]:
     """The next turn: tool calls for a new request, follow-ups, or the final answer."""
     humans = [i for i, m in enumerate(messages) if isinstance(m, HumanMessage)]
     if not messages or not humans:
         return f"I did not understand: there is no request to act on. {_can_do(bound)}", []
     last, start = messages[-1], humans[-1]
-    if isinstance(last, HumanMessage):
-        return _first_turn(last.text, bound)
+    text = str(messages[start].text)
+    for index in range(len(messages) - 1, start, -1):
+        task = _handed_task(messages[index])
+        if task is not None:  # this agent was handed the task: work on it, never re-hand
+            start, text, handoffs = index, task, None
+            break
+    if last is messages[start]:
+        return _first_turn(text, bound, handoffs)
     if isinstance(last, ToolMessage):
-        return _after_tools(messages[start], messages[start + 1 :], bound)
+        return _after_tools(text, messages[start + 1 :], bound)
     return f"I did not understand: there is no new request to act on. {_can_do(bound)}", []
 
 
@@ -152,8 +208,10 @@ class OfflineChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        bound = frozenset(tool_names(kwargs.get("tools")))
-        text, calls = respond(messages, bound)
+        described = tool_descriptions(kwargs.get("tools"))
+        handoffs = handoffs_of(described)
+        bound = frozenset(n for n in described if n not in handoffs)
+        text, calls = respond(messages, bound, handoffs)
         digest = conversation_digest(messages)[:24]
         tool_calls = [
             ToolCall(name=c.name, args=c.args, id=f"call_{digest}_{i}", type="tool_call")

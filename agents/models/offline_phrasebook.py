@@ -13,7 +13,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agents.models.offline_results import Call, Request, email_after_lookup, refund_after_lookup
+from agents.models.offline_results import (
+    Call,
+    Request,
+    email_after_lookup,
+    refund_after_lookup,
+    refund_duplicate_after_lookup,
+)
 
 DEFAULT_REASON = "customer request"
 DEFAULT_SUBJECT = "A message from our team"
@@ -102,6 +108,12 @@ def _email(match: re.Match[str]) -> Request:
         follow = email_after_lookup(customer_id, subject, body)
         return Request(Call("get_customer", {"customer_id": customer_id}), follow, "send_email")
     return Request(Call("send_email", {"to": to, "subject": subject, "body": body}))
+
+
+def _duplicate(match: re.Match[str]) -> Request:
+    invoice = _clean(match.group("invoice"))
+    follow = refund_duplicate_after_lookup(invoice)
+    return Request(Call("list_payments", {"invoice_number": invoice}), follow, "refund_order")
 
 
 def _bank_details(match: re.Match[str]) -> Request | None:
@@ -197,6 +209,16 @@ PHRASES: tuple[Phrase, ...] = (
         _one("list_payments", invoice_number=_str("invoice")),
         "payments for invoice INV-2024-118",
         "list_payments",
+    ),
+    _phrase(
+        r"(?:customer\s+{ID}\s+(?:says|reports|tells\s+us)\s+(?:that\s+)?)?(?:the\s+)?"
+        r"invoice\s+{INV}\s+was\s+(?:paid|charged)\s+(?:twice|double|two\s+times)"
+        r"[\s,;:.!—–-]*(?:please\s+)?check\s+(?:it\s+)?and\s+refund\s+the\s+duplicate"
+        r"(?:\s+(?:charge|payment))?",
+        _duplicate,
+        "customer 311 says invoice INV-2024-118 was paid twice — check and refund the duplicate",
+        "list_payments",
+        "refund_order",
     ),
     _phrase(
         r"(?:was|has|is|did)\s+(?:the\s+)?invoice\s+{INV}\s+(?:been\s+|get\s+)?(?:paid|charged)"

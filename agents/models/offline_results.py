@@ -166,6 +166,37 @@ def refund_after_lookup(order_id: int, reason: str) -> FollowUp:
     return follow
 
 
+def refund_duplicate_after_lookup(invoice: str) -> FollowUp:
+    """After listing an invoice's charges: refund one charge if exactly one was doubled."""
+
+    def follow(result: ToolResult) -> Call | str:
+        if result.failure is not None:
+            return f"No refund was made: the payments of invoice {invoice} could not be listed."
+        payments = find_value(result.data, ("payments",))
+        groups: dict[tuple[Any, Decimal], int] = {}
+        for p in payments if isinstance(payments, list) else []:
+            amount = _decimal(p.get("amount")) if isinstance(p, dict) else None
+            if amount is not None and isinstance(p, dict) and p.get("order_id") is not None:
+                key = (p["order_id"], amount)
+                groups[key] = groups.get(key, 0) + 1
+        doubled = [key for key, count in groups.items() if count == 2]
+        if not doubled:
+            return f"Invoice {invoice} was not charged twice, so no refund was made."
+        if len(doubled) > 1 or any(count > 2 for count in groups.values()):
+            return (
+                f"Invoice {invoice} has more than one repeated charge; no refund was made. "
+                "Say which charge to refund."
+            )
+        (order_id, amount) = doubled[0]
+        reason = f"duplicate charge on invoice {invoice}"
+        return Call(
+            "refund_order",
+            {"order_id": int(order_id), "amount": float(round(amount, 2)), "reason": reason},
+        )
+
+    return follow
+
+
 def email_after_lookup(customer_id: int, subject: str, body: str) -> FollowUp:
     def follow(result: ToolResult) -> Call | str:
         address = find_value(result.data, _EMAIL_KEYS)

@@ -40,7 +40,11 @@ def test_bundled_ops_agent_loads() -> None:
     assert re.fullmatch(r"[0-9a-f]{12}", ops.prompt_version)
     prompt_bytes = (Path(__file__).parents[2] / "agents" / "ops" / "prompt.md").read_bytes()
     assert ops.prompt_version == hashlib.sha256(prompt_bytes).hexdigest()[:12]
-    assert ops.spec.tools == ALL_TOOLS
+    assert ops.spec.handoffs == ("finance", "support")
+    everyone = {t for a in agents.values() for t in a.spec.tools}
+    assert everyone == set(ALL_TOOLS)  # every bundled tool is some agent's
+    assert set(agents["finance"].spec.tools) & {"refund_order", "send_email"} == set()
+    assert set(agents["support"].spec.tools) & {"pay_invoice", "post_invoice"} == set()
     assert ops.spec.max_steps == 12
     assert ops.spec.model is None
     assert "approv" in ops.prompt

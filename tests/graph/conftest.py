@@ -8,10 +8,10 @@ from typing import Protocol
 import pytest
 from sqlalchemy.engine import Engine
 
-from agents.models.scripted import ScriptedTurn
+from agents.models.scripted import ScriptedChatModel, ScriptedTurn
 from approvals.bus import Bus
 from graph.runtime import Runtime
-from tests.graph.harness import open_harness, people
+from tests.graph.harness import open_harness, open_team, people
 from tethra.ids import new_id
 
 
@@ -39,3 +39,24 @@ def open_rt(engine: Engine, tmp_path: Path) -> OpenRuntime:
 def thread() -> str:
     """A fresh thread id: checkpoints outlive a test on the shared PostgreSQL database."""
     return new_id("th")
+
+
+class OpenTeam(Protocol):
+    def __call__(
+        self, script: Sequence[ScriptedTurn], reset: bool = True
+    ) -> AbstractContextManager[tuple[Runtime, ScriptedChatModel]]: ...
+
+
+@pytest.fixture
+def open_team_rt(engine: Engine, tmp_path: Path) -> OpenTeam:
+    """Open a multi-agent runtime (ops, finance, support) with one shared script; call
+    again on the same database to 'restart'."""
+    people(engine)
+    url = engine.url.render_as_string(hide_password=False)
+
+    def opener(
+        script: Sequence[ScriptedTurn], reset: bool = True
+    ) -> AbstractContextManager[tuple[Runtime, ScriptedChatModel]]:
+        return open_team(engine, url, tmp_path, script, reset_counters=reset)
+
+    return opener

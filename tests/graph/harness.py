@@ -40,6 +40,7 @@ rules:
      review: {approvals: 2}, reason: Very large refunds need two approvers.}
   - {id: huge, match: {tools: [refund]}, when: "args.amount > 10000.0", tier: deny,
      reason: Refunds this large are never automated.}
+  - {id: payout, match: {tools: [pay]}, tier: review, reason: Payouts need an approver.}
   - {id: broken, match: {tools: [explode]}, when: "args.nope > 1", tier: allow,
      reason: A rule with a bug.}
 """
@@ -57,6 +58,11 @@ class RefundArgs(BaseModel):
 
 class LookupArgs(BaseModel):
     order_id: int = Field(gt=0)
+
+
+class PayArgs(BaseModel):
+    invoice_number: str = Field(min_length=1)
+    amount: Money
 
 
 def _count(name: str, ctx: ToolContext) -> None:
@@ -91,6 +97,7 @@ def registry() -> ToolRegistry:
             _tool("explode", "write", LookupArgs),
             _tool("forbidden_tool", "read", LookupArgs),
             _tool("fire_and_forget", "write", LookupArgs, idempotent=False),
+            _tool("pay", "money", PayArgs),
         ]
     )
 
@@ -139,6 +146,63 @@ def open_harness(
             checkpointer=saver,
             bus=bus or InProcessBus(),
         )
+
+
+def team() -> dict[str, AgentDefinition]:
+    """A supervisor and two specialists over the test tools, each with its own prompt."""
+
+    def agent(name: str, tools: tuple[str, ...], handoffs: tuple[str, ...]) -> AgentDefinition:
+        return AgentDefinition(
+            spec=AgentSpec(
+                name=name,
+                description=f"test {name} agent",
+                tools=tools,
+                max_steps=8,
+                handoffs=handoffs,
+            ),
+            prompt=f"You are the test {name} agent.",
+            prompt_version=f"{name}-v1",
+        )
+
+    return {
+        "ops": agent("ops", ("lookup",), ("finance", "support")),
+        "finance": agent("finance", ("lookup", "pay"), ("ops",)),
+        "support": agent("support", ("lookup", "refund"), ("ops",)),
+    }
+
+
+@contextmanager
+def open_team(
+    engine: Engine,
+    db_url: str,
+    tmp: Path,
+    script: Sequence[ScriptedTurn],
+    reset_counters: bool = True,
+) -> Iterator[tuple[Runtime, ScriptedChatModel]]:
+    """Like ``open_harness``, with the ``team()`` agents sharing one scripted model
+    (the script runs in order whichever agent is acting); yields the model too."""
+    if reset_counters:
+        executions.clear()
+        effects.clear()
+    settings = Settings(database_url=db_url, checkpoint_path=tmp / "checkpoints.sqlite")
+    model = ScriptedChatModel(list(script))
+    with open_checkpointer(settings) as saver:
+        yield (
+            assemble(
+                engine=engine,
+                registry=registry(),
+                policy=PolicyEngine.from_text(POLICY),
+                agents=team(),
+                model=model,
+                checkpointer=saver,
+                bus=InProcessBus(),
+            ),
+            model,
+        )
+
+
+def transfer(target: str, call_id: str, reason: str, task: str) -> dict[str, Any]:
+    return call(f"transfer_to_{target}", call_id, reason=reason, task=task)
 
 
 def people(engine: Engine) -> None:
