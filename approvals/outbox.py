@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Column, func, or_, update
+from sqlalchemy import JSON, Column, func, insert, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -40,7 +40,13 @@ class OutboxMessage(SQLModel, table=True):
 
 def add(session: Session, event: BusEvent) -> None:
     """Queue ``event`` in the caller's transaction; it is sent only if that commits."""
-    session.add(OutboxMessage(kind=event.kind, event=EVENT_ADAPTER.dump_python(event, mode="json")))
+    session.execute(
+        insert(OutboxMessage).values(
+            kind=event.kind,
+            event=EVENT_ADAPTER.dump_python(event, mode="json"),
+            created_at=utcnow(),
+        )
+    )
 
 
 Observer = Any  # Callable[[Session, BusEvent, str], None]; e.g. webhook enqueueing

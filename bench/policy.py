@@ -137,14 +137,22 @@ def scripted_turns() -> ScriptedChatModel:
 
 
 def time_turns(turn: Callable[[int], None], n: int) -> float:
+    return time_interleaved({"only": turn}, n)["only"]
+
+
+def time_interleaved(turns: dict[str, Callable[[int], None]], n: int) -> dict[str, float]:
+    """Median ms per turn of each variant, run alternately so that drift in the machine's
+    speed (other processes, CPU frequency) falls on every variant alike."""
     for i in range(5):
-        turn(-1 - i)
-    samples = []
+        for turn in turns.values():
+            turn(-1 - i)
+    samples: dict[str, list[float]] = {name: [] for name in turns}
     for i in range(n):
-        began = time.perf_counter()
-        turn(i)
-        samples.append((time.perf_counter() - began) * 1000)
-    return statistics.median(samples)
+        for name, turn in turns.items():
+            began = time.perf_counter()
+            turn(i)
+            samples[name].append((time.perf_counter() - began) * 1000)
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def bench_turns(tmp: Path, n: int) -> dict[str, float]:
@@ -181,6 +189,7 @@ def bench_turns(tmp: Path, n: int) -> dict[str, float]:
             ),
             "governed_node": runtime.graph,
         }
+        turns: dict[str, Callable[[int], None]] = {}
         for name, graph in graphs.items():
 
             def turn(i: int, graph: Any = graph, name: str = name) -> None:
@@ -197,7 +206,8 @@ def bench_turns(tmp: Path, n: int) -> dict[str, float]:
                 )
                 assert out["messages"][-1].content == "Order 1042 has shipped.", out
 
-            figures[name] = time_turns(turn, n)
+            turns[name] = turn
+        figures.update(time_interleaved(turns, n))
 
         def full_turn(i: int) -> None:
             out = runtime.start_run(f"full-{i}", "olivia", "status of order 1042?")

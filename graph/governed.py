@@ -17,6 +17,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, AnyMessage, ToolCall, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import interrupt
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -103,8 +104,8 @@ class GovernedToolNode:
                             money_moved=totals.money_moved + float(amount_of(rec.args)),
                         )
                 # A turn's calls are recorded together or not at all: if they exist
-                # (a re-run after an interrupt, or another process), this flush fails.
-                session.flush()
+                # (a re-run after an interrupt, or another process), this insert fails.
+                session.execute(insert(ToolCallRecord), [r.model_dump() for r in records])
                 record_many(session, events)  # last: the audit head lock is taken last
         except IntegrityError:
             return []  # recorded before; settle() replays each call from its record
@@ -155,7 +156,8 @@ class GovernedToolNode:
         try:
             registered = gov.registry.get(call["name"])
             rec.effect = registered.meta.effect
-            args = registered.canonical_args(registered.validate(rec.args))
+            validated = registered.validate(rec.args)
+            args = registered.canonical_args(validated)
         except (NotFound, InvalidInput) as exc:
             rec.error = str(exc)
             note(
@@ -166,7 +168,6 @@ class GovernedToolNode:
                 passed=False,
                 message=rec.error,
             )
-            session.add(rec)
             return rec
         rec.args = args
         note(
@@ -190,7 +191,7 @@ class GovernedToolNode:
                     tool=rec.tool,
                     system=registered.meta.system,
                     effect=registered.meta.effect,
-                    args=registered.validate(args).model_dump(mode="python"),
+                    args=validated.model_dump(mode="python"),
                     agent=scope.agent,
                     requester=scope.requester,
                     run=totals,
@@ -230,6 +231,5 @@ class GovernedToolNode:
                 events=events,
             )
             rec.approval_id = request.id
-        session.add(rec)
         log.debug("tool call decided", tool=rec.tool, tier=decision.tier, rule=decision.rule)
         return rec
