@@ -10,42 +10,15 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from pathlib import Path
 
-import pytest
 from sqlmodel import Session, select
-from typer.testing import CliRunner, Result
 
 from agents.spec import load_agents
-from tethra.cli import app
+from tests.cli_demo import demo_db, refunds, tethra
 from tethra.db import create_db_engine
 from tools.erp.models import SupplierInvoice
-from tools.payments.models import Refund
 
 DUPLICATE = "customer 311 says invoice INV-2024-118 was paid twice — check and refund the duplicate"
-runner = CliRunner()
-
-
-def tethra(*args: str) -> Result:
-    return runner.invoke(app, list(args), catch_exceptions=True)
-
-
-@pytest.fixture
-def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    url = f"sqlite:///{tmp_path}/tethra.db"
-    monkeypatch.setenv("TETHRA_DATABASE_URL", url)
-    monkeypatch.setenv("TETHRA_MODEL", "offline")
-    result = tethra("init")
-    assert result.exit_code == 0, result.output
-    return url
-
-
-def refunds(url: str, order_id: int) -> list[Decimal]:
-    engine = create_db_engine(url)
-    with Session(engine) as session:
-        rows = [r.amount for r in session.exec(select(Refund).where(Refund.order_id == order_id))]
-    engine.dispose()
-    return rows
 
 
 def waiting_run(output: str) -> tuple[str, str]:
@@ -59,22 +32,24 @@ def waiting_run(output: str) -> tuple[str, str]:
     return approval.group(1), run.group(1)
 
 
-def test_duplicate_charge_is_handed_to_support_and_refunded_once_after_approval(db: str) -> None:
+def test_duplicate_charge_is_handed_to_support_and_refunded_once_after_approval(
+    demo_db: str,
+) -> None:
     chat = tethra("chat", "--as", "olivia", "--no-wait", "-m", DUPLICATE)
     assert chat.exit_code == 0, chat.output
     approval_id, run_id = waiting_run(chat.output)
     shown = tethra("approvals", "show", approval_id).output
     for expected in ("refund_order", "1249", "support"):
         assert expected in shown, shown
-    assert refunds(db, 1042) == []
+    assert refunds(demo_db, 1042) == []
 
     approved = tethra("approvals", "approve", approval_id, "--as", "adam", "-c", "duplicate")
     assert approved.exit_code == 0, approved.output
     assert f"run {run_id} is completed" in approved.output
-    assert refunds(db, 1042) == [Decimal("1249.00")]
+    assert refunds(demo_db, 1042) == [Decimal("1249.00")]
     again = tethra("approvals", "approve", approval_id, "--as", "erin")
     assert again.exit_code != 0
-    assert refunds(db, 1042) == [Decimal("1249.00")]
+    assert refunds(demo_db, 1042) == [Decimal("1249.00")]
 
     story = tethra("audit", "show", run_id)
     assert story.exit_code == 0, story.output
@@ -92,7 +67,7 @@ def test_duplicate_charge_is_handed_to_support_and_refunded_once_after_approval(
         assert expected in text, (expected, story.output)
 
 
-def test_supplier_payment_is_handed_to_finance_and_waits_for_approval(db: str) -> None:
+def test_supplier_payment_is_handed_to_finance_and_waits_for_approval(demo_db: str) -> None:
     chat = tethra("chat", "--as", "olivia", "--no-wait", "-m", "pay invoice EOS-5521")
     assert chat.exit_code == 0, chat.output
     approval_id, run_id = waiting_run(chat.output)
@@ -101,7 +76,7 @@ def test_supplier_payment_is_handed_to_finance_and_waits_for_approval(db: str) -
     assert "supplier-payout" in story
     approved = tethra("approvals", "approve", approval_id, "--as", "adam")
     assert f"run {run_id} is completed" in approved.output, approved.output
-    engine = create_db_engine(db)
+    engine = create_db_engine(demo_db)
     with Session(engine) as session:
         invoice = session.exec(
             select(SupplierInvoice).where(SupplierInvoice.invoice_number == "EOS-5521")
@@ -110,9 +85,12 @@ def test_supplier_payment_is_handed_to_finance_and_waits_for_approval(db: str) -
     assert invoice.status == "paid"
 
 
-def test_ops_answers_lookups_itself_without_a_handoff(db: str) -> None:
+def test_ops_answers_lookups_itself_without_a_handoff(demo_db: str) -> None:
     chat = tethra("chat", "--as", "olivia", "-m", "look up customer 311")
     assert chat.exit_code == 0, chat.output
     assert "Northwind Bistro" in chat.output
     story = tethra("audit", "search", "--kind", "handoff")
     assert "->" not in story.output
+
+
+__all__ = ["demo_db"]  # the fixture, imported for this module
