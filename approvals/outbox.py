@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Column, func, insert, or_, update
+from sqlalchemy import JSON, Column, insert, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -103,9 +103,3 @@ def relay(
                     .values(published_at=utcnow())
                 )
     return len(sent)
-
-
-def unsent(session: Session) -> int:
-    """Messages not yet published (a backlog that should stay near zero)."""
-    query = select(func.count()).where(col(OutboxMessage.published_at).is_(None))
-    return int(session.exec(query).one())

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -58,13 +57,3 @@ def amount_of(args: Mapping[str, object]) -> Decimal:
         return Decimal(str(args.get("amount", 0) or 0))
     except InvalidOperation:
         return Decimal(0)
-
-
-def executed_count(session: Session, run_id: str) -> int:
-    return int(
-        session.exec(
-            select(func.count()).where(
-                col(ToolCallRecord.run_id) == run_id, col(ToolCallRecord.status) == "executed"
-            )
-        ).one()
-    )
