@@ -50,13 +50,11 @@ class InProcessBus:
     def __init__(self, max_deliveries: int = 3) -> None:
         self._handlers: list[Handler] = []
         self.max_deliveries = max_deliveries
-        self.published: deque[BusEvent] = deque(maxlen=1000)  # recent, for inspection
         self.dead_letters: deque[tuple[BusEvent, str]] = deque(maxlen=1000)
         self._count = 0
 
     def publish(self, event: BusEvent) -> str:
         self._count += 1
-        self.published.append(event)
         for handler in list(self._handlers):
             self._deliver(handler, event)
         return str(self._count)

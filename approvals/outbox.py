@@ -11,6 +11,7 @@ consumer re-reads SQL, so a repeat changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -49,7 +50,8 @@ def add(session: Session, event: BusEvent) -> None:
     )
 
 
-Observer = Any  # Callable[[Session, BusEvent, str], None]; e.g. webhook enqueueing
+Observer = Callable[[Session, BusEvent, str], object]
+"""Sees each relayed event, with a stable id, in the relay's transaction (e.g. webhooks)."""
 
 
 def relay(

@@ -432,12 +432,22 @@ def list_requests(
     session: Session,
     *,
     status: str | None = "pending",
+    tool: str | None = None,
+    requester: str | None = None,
+    agent: str | None = None,
     after: str | None = None,
     limit: int = 50,
 ) -> list[ApprovalRequest]:
+    """Requests oldest first (ids sort by creation), filtered, a page after ``after``."""
     query = select(ApprovalRequest)
-    if status:
-        query = query.where(ApprovalRequest.status == status)
+    for column, value in (
+        (ApprovalRequest.status, status),
+        (ApprovalRequest.tool, tool),
+        (ApprovalRequest.requester, requester),
+        (ApprovalRequest.agent, agent),
+    ):
+        if value:
+            query = query.where(col(column) == value)
     if after:
-        query = query.where(ApprovalRequest.id > after)
+        query = query.where(col(ApprovalRequest.id) > after)
     return list(session.exec(query.order_by(col(ApprovalRequest.id)).limit(limit)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Path, Query
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from api.conversation import thread_messages, to_out_all
 from api.deps import ApprovalReader, Approver, EngineDep, IdempotencyDep, RuntimeDep, SessionDep
@@ -25,7 +25,7 @@ from api.schemas import (
     DecisionRecord,
 )
 from approvals.models import ApprovalRequest
-from approvals.service import approvals_so_far, get_request
+from approvals.service import approvals_so_far, get_request, list_requests
 
 router = APIRouter(prefix="/approvals", tags=["approvals"])
 
@@ -53,19 +53,15 @@ def list_approvals(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ApprovalPage:
-    query = select(ApprovalRequest)
-    if status != "all":
-        query = query.where(ApprovalRequest.status == status)
-    for column, value in (
-        (ApprovalRequest.tool, tool),
-        (ApprovalRequest.requester, requester),
-        (ApprovalRequest.agent, agent),
-    ):
-        if value is not None:
-            query = query.where(column == value)
-    if cursor is not None:
-        query = query.where(col(ApprovalRequest.id) > cursor)
-    rows = list(session.exec(query.order_by(col(ApprovalRequest.id)).limit(limit + 1)))
+    rows = list_requests(
+        session,
+        status=None if status == "all" else status,
+        tool=tool,
+        requester=requester,
+        agent=agent,
+        after=cursor,
+        limit=limit + 1,  # one more tells whether there is a next page
+    )
     page = rows[:limit]
     return ApprovalPage(
         items=[ApprovalSummary.model_validate(r) for r in page],
