@@ -8,10 +8,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from approvals.outbox import OutboxMessage
-from approvals.service import expire_overdue, get_request, warn_expiring
+from approvals.service import decide, expire_overdue, get_request, warn_expiring
 from audit.models import AuditEvent
 from tests.approvals.factories import make_request
-from tethra.db import utcnow
 
 
 def kinds(engine: Engine) -> list[str]:
@@ -36,7 +35,9 @@ def test_warned_once_then_expired(people: Engine) -> None:
 
 
 def test_nothing_to_warn_about_once_decided_or_past(people: Engine) -> None:
-    request = make_request(people)
-    past = utcnow() + timedelta(hours=5)
-    assert warn_expiring(people, timedelta(minutes=15), now=past) == []
-    assert request.deadline < past
+    decided = make_request(people, key="decided")
+    decide(people, decided.id, approver="adam", action="approve")
+    almost = decided.deadline - timedelta(minutes=10)
+    assert warn_expiring(people, timedelta(minutes=15), now=almost) == []
+    past = make_request(people, key="past")
+    assert warn_expiring(people, timedelta(minutes=15), now=past.deadline + timedelta(1)) == []

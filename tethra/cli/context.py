@@ -15,9 +15,13 @@ from tethra.logging import configure_logging
 from tethra.settings import Settings, load_settings
 
 
-def settings() -> Settings:
+def settings(*, interactive: bool = True) -> Settings:
+    """Load settings and set up logging. Interactive commands print their own output to
+    the terminal, so routine INFO lines are held back there; long-running processes
+    (``serve``, ``worker``) log at the configured level."""
     s = load_settings()
-    configure_logging("WARNING" if s.log_level == "INFO" else s.log_level, s.log_format)
+    level = "WARNING" if interactive and s.log_level == "INFO" else s.log_level
+    configure_logging(level, s.log_format)
     return s
 
 
@@ -37,7 +41,7 @@ def engine_only() -> Iterator[Engine]:
 
 
 @contextmanager
-def runtime() -> Iterator[Runtime]:
-    with open_runtime(settings()) as rt:
+def runtime(*, interactive: bool = True) -> Iterator[Runtime]:
+    with open_runtime(settings(interactive=interactive)) as rt:
         _require_schema(rt.gov.engine)
         yield rt

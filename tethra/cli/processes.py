@@ -21,7 +21,11 @@ def serve(
 
     # An open SSE stream would otherwise hold shutdown until its client leaves.
     uvicorn.run(
-        create_app(settings()), host=host, port=port, log_config=None, timeout_graceful_shutdown=5
+        create_app(settings(interactive=False)),
+        host=host,
+        port=port,
+        log_config=None,
+        timeout_graceful_shutdown=5,
     )
 
 
@@ -33,5 +37,5 @@ def worker(
 
     stop = threading.Event()
     install_signal_handlers(stop)
-    with runtime() as rt:
+    with runtime(interactive=False) as rt:
         Worker(rt, worker_id).run(stop)
