@@ -28,6 +28,8 @@ class ApprovalDecided(_Event):
     thread_id: str
     status: Literal["approved", "denied"]
     approver: str
+    call_key: str | None = None
+    """The decided tool call, so a worker settles it without looking it up (None: look up)."""
 
 
 class ApprovalExpiring(_Event):
@@ -59,13 +61,40 @@ class ToolExecuted(_Event):
     ok: bool
 
 
+class BudgetWarning(_Event):
+    """Projected spend reached ``threshold`` percent (85 or 95) of a cost cap."""
+
+    kind: Literal["budget.warning"] = "budget.warning"
+    run_id: str
+    thread_id: str
+    scope: Literal["run", "agent", "workflow"]
+    subject: str
+    threshold: int
+    spent_usd: str
+    cap_usd: str
+
+
+class BudgetExceeded(_Event):
+    """The next model call would have exceeded a cost cap; the run stopped before it."""
+
+    kind: Literal["budget.exceeded"] = "budget.exceeded"
+    run_id: str
+    thread_id: str
+    scope: Literal["run", "agent", "workflow"]
+    subject: str
+    spent_usd: str
+    cap_usd: str
+
+
 BusEvent = Annotated[
     ApprovalRequested
     | ApprovalDecided
     | ApprovalExpiring
     | ApprovalExpired
     | RunResume
-    | ToolExecuted,
+    | ToolExecuted
+    | BudgetWarning
+    | BudgetExceeded,
     Field(discriminator="kind"),
 ]
 EVENT_ADAPTER: TypeAdapter[BusEvent] = TypeAdapter(BusEvent)

@@ -269,6 +269,7 @@ def _decide_once(
                 thread_id=request.thread_id,
                 status="approved" if request.status == "approved" else "denied",
                 approver=approver.name,
+                call_key=request.call_key,
             ),
         )
     record(

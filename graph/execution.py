@@ -16,6 +16,7 @@ from typing import Any
 
 from langchain_core.messages import ToolMessage
 from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
 from approvals import outbox
@@ -44,8 +45,10 @@ def settle(gov: Governance, key: str) -> ToolMessage | Pending:
             raise UserError(f"no record for tool call {key}; propose() must run first")
         request = session.get(ApprovalRequest, rec.approval_id) if rec.approval_id else None
         if rec.status == "pending" and request is not None:
-            claimed = _apply_approval(session, gov, rec, request)
-            session.refresh(rec)
+            applied = _apply_approval(session, gov, rec, request)
+            for field, value in (applied or {}).items():  # the row now holds exactly these
+                set_committed_value(rec, field, value)
+            claimed = applied is not None and applied["status"] == "executing"
     if claimed:
         return run_claimed(gov, rec)  # approved, verified and claimed just now, by us
     if rec.status in FINAL_CALL_STATUSES:
@@ -60,8 +63,9 @@ def settle(gov: Governance, key: str) -> ToolMessage | Pending:
 
 def _apply_approval(
     session: Session, gov: Governance, rec: ToolCallRecord, request: ApprovalRequest
-) -> bool:
-    """Carry a decided approval over to the call; True if this claimed it for execution."""
+) -> dict[str, Any] | None:
+    """Carry a decided approval over to the call; returns the changes this made to it
+    (status ``executing``: claimed for execution by us), or None if it changed nothing."""
     now = utcnow()
     if request.status == "pending" and request.deadline <= now:
         expire_request(session, request, now)
@@ -82,9 +86,10 @@ def _apply_approval(
             "denied by default.",
         }
     else:
-        return False
+        return None
     if not _cas(session, rec.key, ("pending",), changes):
-        return False
+        session.refresh(rec)  # someone else carried it over first: see what they did
+        return None
     if changes["status"] in ("denied", "expired"):
         record(
             session,
@@ -99,7 +104,7 @@ def _apply_approval(
                 "approval_id": request.id,
             },
         )
-    return bool(changes["status"] == "executing")
+    return changes
 
 
 def _verified(gov: Governance, request: ApprovalRequest) -> dict[str, Any]:

@@ -30,13 +30,14 @@ from agents.spec import AgentDefinition
 from approvals.bus import Bus
 from approvals.events import ApprovalDecided, ApprovalExpired, BusEvent, RunResume
 from approvals.models import Action, ApprovalRequest
-from approvals.outbox import Observer, relay
+from approvals.outbox import Observer, publish_after_commit, publish_captured, relay
 from approvals.service import DecideOutcome, decide, expire_overdue, warn_expiring
 from audit.events import EventKind
 from audit.trail import Event, record, record_many
 from graph.execution import settle
 from graph.governance import Governance, run_totals
 from graph.records import Run, ToolCallRecord
+from policies.budgets import BudgetExceeded
 from policies.decision import CallFacts, Decision
 from tethra.canonical import call_hash
 from tethra.db import rows_affected, session_scope, utcnow
@@ -58,7 +59,7 @@ log = get_logger(__name__)
 class RunOutcome:
     run_id: str
     thread_id: str
-    status: str  # completed | waiting | failed
+    status: str  # completed | waiting | failed | stopped (at a cost cap)
     messages: list[AnyMessage]
     pending: list[dict[str, Any]]
     error: str | None = None
@@ -181,12 +182,15 @@ class Runtime:
     def _drive(self, run_id: str, thread_id: str, payload: Any) -> RunOutcome:
         config: RunnableConfig = {"configurable": {"thread_id": thread_id}, "recursion_limit": 100}
         error: str | None = None
+        stopped = False
         values: dict[str, Any] | None = None
         with bound_ids(run_id=run_id, thread_id=thread_id), self._keep_lease(run_id):
             try:
                 values = self.graph.invoke(payload, config)
             except GraphRecursionError:
                 error = "the run exceeded the graph's recursion limit"
+            except BudgetExceeded as exc:  # a cost cap: a clean stop, not a failure
+                error, stopped = str(exc), True
             except (TethraError, RunFailure) as exc:
                 error = str(exc)
             except Exception as exc:
@@ -194,14 +198,20 @@ class Runtime:
                 error = f"{type(exc).__name__}: {exc}"
             if values is None:  # the run failed: read what was checkpointed before it did
                 values = dict(self.graph.get_state(config).values)
-            return self._settle_run(run_id, thread_id, values, error)
+            return self._settle_run(run_id, thread_id, values, error, stopped)
 
     def _settle_run(
-        self, run_id: str, thread_id: str, values: dict[str, Any], error: str | None
+        self,
+        run_id: str,
+        thread_id: str,
+        values: dict[str, Any],
+        error: str | None,
+        stopped: bool = False,
     ) -> RunOutcome:
         messages = _messages_of_run(values.get("messages", []), run_id)
         pending = [p for i in values.get("__interrupt__", []) for p in i.value.get("pending", [])]
         status = "failed" if error else ("waiting" if pending else "completed")
+        status = "stopped" if stopped else status
         with session_scope(self.gov.engine) as session:
             session.execute(
                 update(Run)
@@ -215,7 +225,13 @@ class Runtime:
                 )
             )
             kind: EventKind = (
-                "run_failed" if error else "run_waiting" if pending else "run_completed"
+                "run_stopped"
+                if stopped
+                else "run_failed"
+                if error
+                else "run_waiting"
+                if pending
+                else "run_completed"
             )
             data: dict[str, Any] = {"reason": error} if error else {}
             if pending:
@@ -279,16 +295,18 @@ class Runtime:
         comment: str = "",
         edited_args: dict[str, Any] | None = None,
     ) -> DecideOutcome:
-        outcome = decide(
-            self.gov.engine,
-            approval_id,
-            approver=approver,
-            action=action,
-            comment=comment,
-            edited_args=edited_args,
-            reclassify=self._reclassify,
-        )
-        self.relay()  # the decision's bus message committed with it; send it now
+        with publish_after_commit() as committed:
+            outcome = decide(
+                self.gov.engine,
+                approval_id,
+                approver=approver,
+                action=action,
+                comment=comment,
+                edited_args=edited_args,
+                reclassify=self._reclassify,
+            )
+        # The decision's bus message committed with it, claimed by us: send it now.
+        publish_captured(self.gov.engine, self.bus, committed, observers=self.observers)
         return outcome
 
     def _reclassify(
@@ -319,15 +337,16 @@ class Runtime:
         then replays the recorded result like any other settled call.
         """
         if isinstance(event, ApprovalDecided) and event.status == "approved":
-            self._settle_approved(event.approval_id)
+            self._settle_approved(event.approval_id, event.call_key)
         if isinstance(event, ApprovalDecided | ApprovalExpired | RunResume):
             self.resume(event.thread_id)
 
-    def _settle_approved(self, approval_id: str) -> None:
-        with session_scope(self.gov.engine) as session:
-            key = session.exec(
-                select(ToolCallRecord.key).where(ToolCallRecord.approval_id == approval_id)
-            ).first()
+    def _settle_approved(self, approval_id: str, key: str | None) -> None:
+        if key is None:  # a message from before events carried the call's key
+            with session_scope(self.gov.engine) as session:
+                key = session.exec(
+                    select(ToolCallRecord.key).where(ToolCallRecord.approval_id == approval_id)
+                ).first()
         if key is not None:
             # If another process is executing it, the resumed run will see the result.
             with suppress(ExecutionInProgress):

@@ -97,3 +97,39 @@ def test_concurrent_relays_publish_each_message_once(engine: Engine) -> None:
             select(OutboxMessage).where(col(OutboxMessage.published_at).is_(None))
         ).all()
     assert left == []
+
+
+def test_a_committed_decision_is_sent_at_once_and_only_once(people: Engine) -> None:
+    request = make_request(people)
+    relay(people, RecordingBus())  # the request's own message
+    bus = RecordingBus()
+    with outbox.publish_after_commit() as committed:
+        decide(people, request.id, approver="adam", action="approve")
+    assert [event.kind for _, event in committed] == ["approval.decided"]
+    assert relay(people, bus) == 0, "claimed by the deciding process: relays leave it alone"
+    assert outbox.publish_captured(people, bus, committed) == 1
+    assert [e.kind for e in bus.events] == ["approval.decided"]
+    assert relay(people, bus) == 0, "marked published: never sent again"
+
+
+def test_a_rolled_back_decision_captures_nothing(people: Engine) -> None:
+    request = make_request(people)
+    with outbox.publish_after_commit() as committed, pytest.raises(Forbidden):
+        decide(people, request.id, approver="olivia", action="approve")  # the requester
+    assert committed == []
+
+
+def test_a_message_claimed_by_a_process_that_died_is_relayed_after_the_claim(
+    people: Engine,
+) -> None:
+    request = make_request(people)
+    relay(people, RecordingBus())
+    with outbox.publish_after_commit() as committed:
+        decide(people, request.id, approver="adam", action="approve")
+    assert committed  # ... and the deciding process dies before publishing it
+    bus = RecordingBus()
+    assert relay(people, bus) == 0
+    with session_scope(people) as session:
+        session.execute(update(OutboxMessage).values(claimed_until=utcnow() - timedelta(seconds=1)))
+    assert relay(people, bus) == 1
+    assert [e.kind for e in bus.events] == ["approval.decided"]
