@@ -6,7 +6,8 @@
    (``create_agent`` + ``HumanInTheLoopMiddleware``, same PostgreSQL checkpointer, same
    model and tool) measured in the same run. Ratio = Tethra p50 / LangGraph p50.
 2. Approval requests created per second: the approvals service (request row, outbox
-   message and audit event in one transaction), 4 threads.
+   message and audit event in one transaction), one process per core, as API processes
+   scale out.
 3. The first page of pending approvals with 100,000 pending, p99.
 
 Needs the local PostgreSQL and Redis. The last line printed is one JSON object.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -244,44 +246,71 @@ def langgraph_latency(url: str, n: int) -> list[float]:
     return latencies
 
 
-def requests_per_second(engine: Engine, total: int = 4000, threads: int = 4) -> float:
-    decision = Decision(
-        tier="review",
-        rule="pay",
-        reason="r",
-        policy_version="bench",
-        approver_role="approver",
-        approvals_required=1,
-        deadline=timedelta(hours=4),
-    )
+BENCH_DECISION = Decision(
+    tier="review",
+    rule="pay",
+    reason="r",
+    policy_version="bench",
+    approver_role="approver",
+    approvals_required=1,
+    deadline=timedelta(hours=4),
+)
 
-    def work(worker: int) -> None:
-        for i in range(total // threads):
-            key = f"rps-{worker}-{i}"
-            with session_scope(engine) as session:
-                create_request(
-                    session,
-                    NewRequest(
-                        call_key=key,
-                        run_id="run_bench",
-                        thread_id="th_bench",
-                        tool_call_id=key,
-                        agent="ops",
-                        requester="olivia",
-                        tool="pay",
-                        args={"ref": key},
-                        args_hash=key,
-                        decision=decision,
-                    ),
-                )
 
-    pool = [threading.Thread(target=work, args=(w,)) for w in range(threads)]
+def _create_requests(url: str, tag: str, count: int, start: Any, done: Any) -> None:
+    """One API-like process: its own engine; warm up, wait for the start, then create."""
+    configure_logging("WARNING", "json")
+    engine = create_db_engine(url)
+
+    def create(i: int) -> None:
+        key = f"{tag}-{i}"
+        with session_scope(engine) as session:
+            create_request(
+                session,
+                NewRequest(
+                    call_key=key,
+                    run_id=f"run_{key}",  # each request comes from its own run, as in use
+                    thread_id=f"th_{key}",
+                    tool_call_id=key,
+                    agent="ops",
+                    requester="olivia",
+                    tool="pay",
+                    args={"ref": key},
+                    args_hash=key,
+                    decision=BENCH_DECISION,
+                ),
+            )
+
+    for i in range(50):
+        create(-1 - i)
+    start.wait()
+    for i in range(count):
+        create(i)
+    done.put(count)
+    engine.dispose()
+
+
+def requests_per_second(url: str, total: int = 4000, processes: int = 0) -> tuple[float, int]:
+    """Approval requests created per second by ``processes`` API-like processes (default:
+    one per core; API processes are stateless and scale out), each request in its own
+    transaction with its outbox message and audit event, warm-up excluded."""
+    processes = processes or os.cpu_count() or 2
+    ctx = multiprocessing.get_context("spawn")
+    start, done = ctx.Event(), ctx.Queue()
+    pool = [
+        ctx.Process(target=_create_requests, args=(url, f"rps{p}", total // processes, start, done))
+        for p in range(processes)
+    ]
+    for proc in pool:
+        proc.start()
+    time.sleep(5)  # every process imported, connected and warmed up
     began = time.perf_counter()
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    return total / (time.perf_counter() - began)
+    start.set()
+    created = sum(done.get(timeout=300) for _ in pool)
+    elapsed = time.perf_counter() - began
+    for proc in pool:
+        proc.join(30)
+    return created / elapsed, processes
 
 
 def pending_page_p99(engine: Engine, pending: int = 100_000) -> float:
@@ -350,8 +379,8 @@ def main() -> None:
             f"LangGraph interrupt/resume in process p50 {base:.2f} ms; "
             f"ratio {p50 / base:.2f}"
         )
-        rps = requests_per_second(engine)
-        print(f"approval requests created: {rps:.0f}/s (4 threads, PostgreSQL)")
+        rps, processes = requests_per_second(url)
+        print(f"approval requests created: {rps:.0f}/s ({processes} processes, PostgreSQL)")
         page = pending_page_p99(engine)
         print(f"first page of pending approvals with 100,000 pending: p99 {page:.2f} ms")
         engine.dispose()
