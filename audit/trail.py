@@ -183,8 +183,15 @@ def record_many(session: Session, events: Sequence[Event]) -> list[AuditRecord]:
         digest = event_hash(prev_hash=prev_hash, **fields)  # type: ignore[arg-type]
         records.append(AuditRecord(**fields, prev_hash=prev_hash, hash=digest))
         prev_hash = digest
-    session.exec(update(_HEAD).where(_HEAD.c.id == 1).values(last_hash=prev_hash))
-    session.exec(insert(_EVENTS), params=[r.model_dump() for r in records])
+    set_head = update(_HEAD).where(_HEAD.c.id == 1).values(last_hash=prev_hash)
+    rows = [r.model_dump() for r in records]
+    if session.get_bind().dialect.name == "postgresql":
+        # One round trip fewer while the head lock is held: the head moves in a
+        # data-modifying CTE of the insert itself.
+        session.exec(insert(_EVENTS).values(rows).add_cte(set_head.cte("head")))
+    else:
+        session.exec(set_head)
+        session.exec(insert(_EVENTS), params=rows)
     return records
 
 
