@@ -44,8 +44,11 @@ class AgentSpec(BaseModel):
     max_steps: Annotated[StrictInt, Field(ge=1, le=200)]
     budget_usd: Annotated[StrictFloat, Field(gt=0)] | None = None
     handoffs: tuple[Name, ...] = ()
+    systems: tuple[Annotated[StrictStr, Field(min_length=1)], ...] = ()
+    """Systems whose tools this agent may call besides ``tools``: any tool of a listed
+    system, built in or registered later and enabled (see docs/add-a-tool-adapter.md)."""
 
-    @field_validator("tools", "handoffs")
+    @field_validator("tools", "handoffs", "systems")
     @classmethod
     def _no_duplicates(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         repeated = sorted({v for v in value if value.count(v) > 1})

@@ -37,6 +37,8 @@ class ApiOptions:
     """Threads driving runs in the background (one run per thread at a time)."""
     housekeeping: bool = True
     """Run the periodic chores (see ``api.housekeeping``); tests that drive time turn it off."""
+    ready_timeout_s: float = 3.0
+    """How long ``/readyz`` waits for each dependency before reporting it as failing."""
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,11 @@ def status_for(exc: TethraError) -> int:
     return 500
 
 
+def readiness_status(ready: bool) -> int:
+    """``/readyz``: 503 takes the instance out of a load balancer's rotation until ready."""
+    return 200 if ready else 503
+
+
 def error_response(
     status: int,
     type_: str,

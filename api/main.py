@@ -10,29 +10,41 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack, asynccontextmanager, contextmanager
 
 from fastapi import FastAPI
-from pydantic import BaseModel, ConfigDict
 
 import tethra
 from api.deps import ApiContext, ApiOptions
 from api.driver import RunDriver
 from api.errors import install_error_handlers
 from api.housekeeping import Housekeeping
-from api.routers import approvals, audit, policy, runs, threads, tools, users
+from api.routers import (
+    approvals,
+    audit,
+    costs,
+    health,
+    invoices,
+    policy,
+    runs,
+    threads,
+    tools,
+    users,
+)
+from api.web import install as install_web
 from graph.assembly import open_runtime
 from graph.runtime import Runtime
 from tethra.db import schema_is_current
 from tethra.errors import ConfigError
 from tethra.logging import configure_logging
 from tethra.settings import Settings, load_settings
+from tethra.telemetry import configure_tracing, shutdown_tracing
 
 DESCRIPTION = """
 Chat with the operations agent, decide the risky calls it proposes, and read what
 happened and why.
 
-Every request except `/healthz` needs an API key: `Authorization: Bearer <key>` (or
-`X-API-Key: <key>`). Roles: **operator** (chat; their own threads and runs),
-**approver** (approval requests; the runs they are asked about), **auditor** (read
-everything, decide nothing), **admin** (everything, including users).
+Every request except `/healthz`, `/readyz` and `/metrics` needs an API key:
+`Authorization: Bearer <key>` (or `X-API-Key: <key>`). Roles: **operator** (chat; their
+own threads and runs), **approver** (approval requests; the runs they are asked about),
+**auditor** (read everything, decide nothing), **admin** (everything, including users).
 
 Errors are always `{"error": {"type", "message", "details"?}}`. POSTs with effects accept
 an `Idempotency-Key` header: a repeat returns the first answer.
@@ -45,25 +57,25 @@ TAGS = [
     {"name": "audit", "description": "Search and verify the hash-chained trail."},
     {"name": "tools", "description": "Registered tools and how the policy treats them."},
     {"name": "policy", "description": "Dry-run the policy for a call."},
+    {"name": "costs", "description": "Model spend by run, thread, agent, workflow, day or model."},
+    {"name": "invoices", "description": "Accounts payable: invoices, holds, spot checks."},
     {"name": "users", "description": "Users and API keys."},
-    {"name": "health", "description": "Liveness."},
+    {"name": "health", "description": "Liveness, readiness and Prometheus metrics."},
 ]
-
-
-class Health(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
-
-    status: str
 
 
 @contextmanager
 def _runtime_from(settings: Settings | None) -> Iterator[Runtime]:
     s = settings or load_settings()
     configure_logging(s.log_level, s.log_format)
-    with open_runtime(s) as rt:
-        if not schema_is_current(rt.gov.engine):
-            raise ConfigError("the database schema is not current; run `tethra init` first")
-        yield rt
+    configure_tracing(s)
+    try:
+        with open_runtime(s) as rt:
+            if not schema_is_current(rt.gov.engine):
+                raise ConfigError("the database schema is not current; run `tethra init` first")
+            yield rt
+    finally:
+        shutdown_tracing()  # flushes spans still queued for export
 
 
 def create_app(
@@ -100,11 +112,8 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (threads, approvals, runs, audit, tools, policy, users):
+    for module in (threads, approvals, runs, audit, costs, invoices, tools, policy, users):
         app.include_router(module.router)
-
-    @app.get("/healthz", tags=["health"], summary="Liveness (no key needed)")
-    def healthz() -> Health:
-        return Health(status="ok")
-
+    app.include_router(health.router)
+    install_web(app, settings or load_settings())
     return app

@@ -82,6 +82,9 @@ class RuleOut(BaseModel):
 class Classification(BaseModel):
     rules: list[RuleOut] = Field(description="Every rule that looks at this tool.")
     fallback: RuleOut = Field(description="What decides when none of the rules matches.")
+    policy_version: str | None = Field(
+        default=None, description="The policy this was computed under (pass it when enabling)."
+    )
 
 
 class ToolOut(BaseModel):
@@ -125,6 +128,20 @@ class ToolOut(BaseModel):
     owner: str
     args_schema: dict[str, Any]
     policy: Classification
+    kind: Literal["builtin", "python", "http", "mcp"] = "builtin"
+    enabled: bool = Field(default=True, description="Registered tools start disabled.")
+    effect_source: Literal["declared", "inferred", "unknown"] = Field(
+        default="declared",
+        description="unknown: nobody declared an effect, so it is treated as write.",
+    )
+    source: str = Field(default="built in", description="Module, endpoint or MCP server.")
+    created_by: str | None = None
+    created_at: datetime | None = None
+    changed_by: str | None = None
+    changed_at: datetime | None = None
+    problem: str | None = Field(
+        default=None, description="Why this process could not load the enabled tool."
+    )
 
 
 class PolicyCheckIn(StrictBody):

@@ -24,8 +24,8 @@ from audit.queries import search_events
 
 Until = Literal["end", "settled"]
 STOP_KINDS: dict[Until, frozenset[str]] = {
-    "end": frozenset({"run_completed", "run_failed"}),
-    "settled": frozenset({"run_completed", "run_failed", "run_waiting"}),
+    "end": frozenset({"run_completed", "run_failed", "run_stopped"}),
+    "settled": frozenset({"run_completed", "run_failed", "run_stopped", "run_waiting"}),
 }
 PAGE = 200
 RETRY_MS = 2000

@@ -33,6 +33,16 @@ EventKind = Literal[
     "run_failed",
     "run_waiting",
     "budget_warning",
+    "budget_exceeded",
+    "run_stopped",
+    "hold_created",
+    "hold_decided",
+    "invoice_filed",
+    "spot_check_created",
+    "spot_check_marked",
+    "tool_registered",
+    "tool_enabled",
+    "tool_disabled",
     "error",
 ]
 EVENT_KINDS: frozenset[str] = frozenset(get_args(EventKind))

@@ -60,9 +60,12 @@ def _model_call(d: Data) -> str:
     tools = d.get("tool_calls") or []
     outcome = f"wants {', '.join(map(str, tools))}" if tools else "answered"
     cost = f"; ${d['cost_usd']}" if d.get("cost_usd") is not None else ""
+    cached = f" ({d['cached_input_tokens']} cached)" if d.get("cached_input_tokens") else ""
+    if d.get("status") == "failed":
+        outcome = f"FAILED: {_get(d, 'error')}"
     return (
         f"{_get(d, 'agent')} called {_get(d, 'model')} (prompt {_get(d, 'prompt_version')}; "
-        f"{_get(d, 'input_tokens')} in / {_get(d, 'output_tokens')} out tokens; "
+        f"{_get(d, 'input_tokens')} in{cached} / {_get(d, 'output_tokens')} out tokens; "
         f"{_get(d, 'latency_ms')} ms{cost}) -> {outcome}"
     )
 
@@ -122,7 +125,8 @@ _RENDERERS: dict[str, tuple[str, frozenset[str], Callable[[Data], str]]] = {
         "model",
         frozenset(
             {"agent", "model", "prompt_version", "input_tokens", "output_tokens"}
-            | {"latency_ms", "tool_calls", "cost_usd"}
+            | {"latency_ms", "tool_calls", "cost_usd", "status", "error"}
+            | {"cached_input_tokens", "cache_write_tokens"}
         ),
         _model_call,
     ),
@@ -186,7 +190,21 @@ _RENDERERS: dict[str, tuple[str, frozenset[str], Callable[[Data], str]]] = {
     "run_completed": ("run", frozenset({"reason"}), _run("completed")),
     "run_failed": ("run", frozenset({"reason"}), _run("failed")),
     "run_waiting": ("run", frozenset({"reason"}), _run("waiting")),
-    "budget_warning": ("budget", frozenset(), lambda d: "warning"),
+    "budget_warning": (
+        "budget",
+        frozenset({"scope", "subject", "threshold", "spent_usd", "projected_usd", "cap_usd"}),
+        lambda d: (
+            f"warning: {_get(d, 'scope')} {_get(d, 'subject')} at {_get(d, 'threshold')}% of "
+            f"its ${_get(d, 'cap_usd')} cap (${_get(d, 'spent_usd')} spent, "
+            f"${_get(d, 'projected_usd')} with the next call)"
+        ),
+    ),
+    "budget_exceeded": (
+        "budget",
+        frozenset({"scope", "subject", "spent_usd", "projected_usd", "cap_usd", "reason"}),
+        lambda d: f"STOP: {_get(d, 'reason')}",
+    ),
+    "run_stopped": ("run", frozenset({"reason"}), _run("stopped")),
     "approval_expiring": (
         "expiring",
         frozenset({"approval_id", "deadline"}),

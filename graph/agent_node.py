@@ -1,12 +1,12 @@
 """An agent as a graph node: its prompt, its model with only its tools bound, its step limit.
 
 Every model call is audited with the model id, the prompt version (hash of the prompt
-file) and token usage, so the trail says which prompt and model produced each step.
+file), token usage and cost, so the trail says which prompt and model produced each
+step; cost caps are checked before each call (``graph.model_calls``).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,9 +18,10 @@ from sqlalchemy.engine import Engine
 
 from agents.models.factory import model_id
 from agents.spec import AgentDefinition
-from audit.trail import Event, record_many, record_now
+from audit.trail import record_now
+from graph.model_calls import DEFAULT_WORKFLOW, Metering, ModelCaller
 from graph.state import OpsState
-from tethra.db import session_scope
+from graph.tracing import agent_span, model_span, record_response
 from tools.registry import ToolRegistry
 
 ModelProvider = Callable[[AgentDefinition], BaseChatModel]
@@ -34,18 +35,35 @@ class AgentNode:
         registry: ToolRegistry,
         engine: Engine,
         handoffs: Sequence[BaseTool] = (),
+        metering: Metering | None = None,
     ) -> None:
-        """``handoffs``: the hand-off tools of the agents this one may transfer to."""
+        """``handoffs``: the hand-off tools of the agents this one may transfer to;
+        ``metering``: prices and cost caps (none: costs unknown, no caps)."""
         self.definition = definition
         self.model_id = model_id(model)
-        tools = registry.langchain_tools([t for t in definition.spec.tools if t in registry])
-        tools += list(handoffs)
-        self.bound: Runnable[list[AnyMessage], Any] = model.bind_tools(tools) if tools else model
+        self.model, self.registry, self.handoffs = model, registry, list(handoffs)
+        self.bound = self._bind()
         self.engine = engine
+        self.caller = ModelCaller(definition, self.model_id, engine, metering or Metering())
+
+    def _bind(self) -> Runnable[list[AnyMessage], Any]:
+        """Bind the tools the spec allows as the registry is now (it may gain registered
+        tools while the process runs: ``generation`` says when to bind again)."""
+        spec = self.definition.spec
+        self.generation = self.registry.generation
+        tools = [t.tool for t in self.registry.for_agent(spec.tools, spec.systems)]
+        tools += self.handoffs
+        return self.model.bind_tools(tools) if tools else self.model
 
     def __call__(self, state: OpsState, config: RunnableConfig) -> dict[str, Any]:
-        spec = self.definition.spec
+        if self.registry.generation != self.generation:
+            self.bound = self._bind()
         thread_id = (config.get("configurable") or {})["thread_id"]
+        with agent_span(self.definition.spec.name, state["run_id"], thread_id):
+            return self._step(state, config, thread_id)
+
+    def _step(self, state: OpsState, config: RunnableConfig, thread_id: str) -> dict[str, Any]:
+        spec = self.definition.spec
         if state.get("steps", 0) >= spec.max_steps:
             text = f"I stopped: this request reached the step limit of {spec.max_steps}."
             record_now(
@@ -58,40 +76,12 @@ class AgentNode:
             )
             return {"messages": [AIMessage(content=text)]}
         prompt = SystemMessage(content=self.definition.prompt)
-        began = time.perf_counter()
-        response = self.bound.invoke([prompt, *state["messages"]])
-        latency_ms = round((time.perf_counter() - began) * 1000, 3)
-        usage = getattr(response, "usage_metadata", None) or {}
-        calls = [c["name"] for c in getattr(response, "tool_calls", [])]
-        run_id = state["run_id"]
-        events = [
-            Event(
-                "model_call",
-                spec.name,
-                {
-                    "agent": spec.name,
-                    "model": self.model_id,
-                    "prompt_version": self.definition.prompt_version,
-                    "input_tokens": usage.get("input_tokens", 0),
-                    "output_tokens": usage.get("output_tokens", 0),
-                    "latency_ms": latency_ms,
-                    "tool_calls": calls,
-                },
-                run_id,
-                thread_id,
+        messages = [prompt, *state["messages"]]
+        run_id, workflow = state["run_id"], state.get("workflow") or DEFAULT_WORKFLOW
+        self.caller.check_budget(messages, run_id, thread_id, workflow)  # may stop the run
+        with model_span(self.model_id, self.definition.prompt_version, run_id) as span:
+            response = self.caller.invoke(
+                self.bound, messages, config, run_id=run_id, thread_id=thread_id, workflow=workflow
             )
-        ]
-        if not calls:
-            text = str(response.content)
-            events.append(
-                Event(
-                    "agent_message",
-                    spec.name,
-                    {"agent": spec.name, "text": text},
-                    run_id,
-                    thread_id,
-                )
-            )
-        with session_scope(self.engine) as session:
-            record_many(session, events)
+            record_response(span, response)
         return {"messages": [response], "steps": state.get("steps", 0) + 1}

@@ -19,19 +19,23 @@ from approvals.keys import RedisKeys
 from approvals.outbox import Observer
 from approvals.redis_bus import RedisBus
 from approvals.webhooks import service as webhooks
+from audit.prices import PriceTable, to_pico
 from graph.agent_node import AgentNode, ModelProvider
 from graph.builder import build_graph
 from graph.checkpointer import open_checkpointer
 from graph.governance import Governance
 from graph.governed import GovernedToolNode
 from graph.handoff import HandoffNode, handoff_tools
+from graph.model_calls import Metering
 from graph.runtime import Runtime
+from policies.budgets import Caps
 from policies.engine import PolicyEngine
 from tethra.db import create_db_engine
 from tethra.errors import ConfigError
 from tethra.settings import Settings
-from tools.catalog import default_registry
-from tools.registry import ToolRegistry
+from tools.adapters.live import LiveRegistry
+from tools.catalog import builtin_tools
+from tools.registry import AgentToolScopes, ToolRegistry
 
 
 def default_models(settings: Settings) -> ModelProvider:
@@ -39,6 +43,19 @@ def default_models(settings: Settings) -> ModelProvider:
         return make_chat_model(definition.spec.model or settings.model)
 
     return provide
+
+
+def metering_from(settings: Settings) -> Metering:
+    """The price table and the configured cost caps (agents' daily caps are in their specs)."""
+    return Metering(
+        prices=PriceTable.from_file(settings.prices_file),
+        caps=Caps(
+            run_pusd=None if settings.run_budget_usd is None else to_pico(settings.run_budget_usd),
+            workflow_daily_pusd={
+                name: to_pico(usd) for name, usd in settings.workflow_budgets_usd.items()
+            },
+        ),
+    )
 
 
 def _bus_for(settings: Settings) -> Bus:
@@ -63,6 +80,7 @@ def assemble(
     execution_lease: timedelta = timedelta(seconds=120),
     run_lease: timedelta = timedelta(seconds=30),
     observers: tuple[Observer, ...] = (),
+    metering: Metering | None = None,
 ) -> Runtime:
     """Wire the parts into a runtime. The one place the graph, the governed node and the
     runtime are put together (entry points, test harnesses and benchmarks all call it).
@@ -100,7 +118,9 @@ def assemble(
         engine=engine,
         registry=registry,
         policy=policy,
-        agent_tools={name: frozenset(d.spec.tools) for name, d in defined.items()},
+        agent_tools=AgentToolScopes(
+            registry, {name: (d.spec.tools, d.spec.systems) for name, d in defined.items()}
+        ),
         execution_lease=execution_lease,
     )
     nodes = {
@@ -110,6 +130,7 @@ def assemble(
             registry,
             engine,
             handoffs=handoff_tools(definition, defined),
+            metering=metering,
         )
         for name, definition in defined.items()
     }
@@ -149,7 +170,7 @@ def open_runtime(
         with open_checkpointer(settings) as saver:
             yield assemble(
                 engine=engine,
-                registry=registry or default_registry(),
+                registry=registry or LiveRegistry(builtin_tools(), engine, settings.secrets),
                 policy=PolicyEngine.from_file(settings.policy_file),
                 agents=load_agents(),
                 models=models or default_models(settings),
@@ -158,6 +179,7 @@ def open_runtime(
                 bus=bus or _bus_for(settings),
                 execution_lease=settings.execution_lease,
                 observers=(webhooks.enqueue,),
+                metering=metering_from(settings),
             )
     finally:
         engine.dispose()

@@ -26,9 +26,10 @@ from approvals.service import approvals_so_far, expire_request, mark_executed
 from audit.trail import record
 from graph.governance import Governance
 from graph.records import FINAL_CALL_STATUSES, ToolCallRecord
+from graph.tracing import refused, tool_outcome, tool_span
 from tethra.canonical import call_hash
 from tethra.db import rows_affected, session_scope, utcnow
-from tethra.errors import ExecutionInProgress, ToolFailed, UserError
+from tethra.errors import ExecutionInProgress, NotFound, ToolFailed, UserError
 from tethra.logging import get_logger
 from tools.spec import ToolContext
 
@@ -104,6 +105,7 @@ def _apply_approval(
                 "approval_id": request.id,
             },
         )
+        refused(rec, changes["status"], changes["reason"])
     return changes
 
 
@@ -164,7 +166,13 @@ def _execute(
 
 def run_claimed(gov: Governance, rec: ToolCallRecord) -> ToolMessage:
     """Run the adapter for a call this process has claimed, and record the outcome."""
-    registered = gov.registry.get(rec.tool)
+    with tool_span(gov.engine, rec) as span:
+        message = _run_claimed(gov, rec)
+        tool_outcome(span, rec.status, rec.error)
+    return message
+
+
+def _run_claimed(gov: Governance, rec: ToolCallRecord) -> ToolMessage:
     ctx = ToolContext(
         idempotency_key=rec.key,
         engine=gov.engine,
@@ -178,8 +186,9 @@ def run_claimed(gov: Governance, rec: ToolCallRecord) -> ToolMessage:
     result: Any = None
     error: str | None = None
     try:
+        registered = gov.registry.get(rec.tool)  # NotFound if it was disabled meanwhile
         result = _jsonable(registered.execute(registered.validate(rec.args), ctx))
-    except ToolFailed as exc:
+    except (ToolFailed, NotFound) as exc:
         error = str(exc)
     except Exception as exc:
         log.exception("adapter raised", tool=rec.tool)

@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from audit.costs import run_cost_usd
 from graph.records import ToolCallRecord
 from policies.decision import RunTotals
 from policies.engine import PolicyEngine
@@ -49,7 +50,8 @@ def run_totals(session: Session, run_id: str) -> RunTotals:
         ),
         Decimal(0),
     )
-    return RunTotals(tool_calls=calls, money_moved=float(money))
+    cost = float(run_cost_usd(session, run_id))
+    return RunTotals(tool_calls=calls, money_moved=float(money), cost_usd=cost)
 
 
 def amount_of(args: Mapping[str, object]) -> Decimal:

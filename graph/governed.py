@@ -28,6 +28,7 @@ from graph.execution import run_claimed, settle
 from graph.governance import MOVED_MONEY, Governance, amount_of, idempotency_key, run_totals
 from graph.records import ToolCallRecord
 from graph.state import OpsState
+from graph.tracing import refused_at_proposal
 from policies.decision import CallFacts, Decision, RunTotals
 from tethra.canonical import call_hash
 from tethra.db import session_scope, utcnow
@@ -102,6 +103,7 @@ class GovernedToolNode:
                         totals = RunTotals(
                             tool_calls=totals.tool_calls + 1,
                             money_moved=totals.money_moved + float(amount_of(rec.args)),
+                            cost_usd=totals.cost_usd,
                         )
                 # A turn's calls are recorded together or not at all: if they exist
                 # (a re-run after an interrupt, or another process), this insert fails.
@@ -109,6 +111,7 @@ class GovernedToolNode:
                 record_many(session, events)  # last: the audit head lock is taken last
         except IntegrityError:
             return []  # recorded before; settle() replays each call from its record
+        refused_at_proposal(records)
         return [r for r in records if r.status == "executing"]
 
     def _totals(self, session: Session, scope: CallScope, calls: list[ToolCall]) -> RunTotals:

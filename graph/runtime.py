@@ -181,6 +181,7 @@ class Runtime:
 
     def _drive(self, run_id: str, thread_id: str, payload: Any) -> RunOutcome:
         config: RunnableConfig = {"configurable": {"thread_id": thread_id}, "recursion_limit": 100}
+        self.gov.registry.refresh()  # tools enabled or disabled since the last run
         error: str | None = None
         stopped = False
         values: dict[str, Any] | None = None
@@ -312,6 +313,7 @@ class Runtime:
     def _reclassify(
         self, session: Session, request: ApprovalRequest, edited: dict[str, Any]
     ) -> tuple[dict[str, Any], str, Decision]:
+        self.gov.registry.refresh()  # the tool may have been registered after we started
         registered = self.gov.registry.get(request.tool)
         validated = registered.validate(edited)
         args = registered.canonical_args(validated)
@@ -337,6 +339,7 @@ class Runtime:
         then replays the recorded result like any other settled call.
         """
         if isinstance(event, ApprovalDecided) and event.status == "approved":
+            self.gov.registry.refresh()  # its tool may have been enabled after we started
             self._settle_approved(event.approval_id, event.call_key)
         if isinstance(event, ApprovalDecided | ApprovalExpired | RunResume):
             self.resume(event.thread_id)

@@ -25,4 +25,6 @@ class OpsState(TypedDict):
     facts: NotRequired[Annotated[list[str], operator.add]]
     """Facts gathered by the agents, append-only."""
     budget_used: NotRequired[float]
-    """USD spent by the run so far (cost caps are not enforced here yet)."""
+    """Unused: spend is read from the cost ledger (audit.costs), not carried in state."""
+    workflow: NotRequired[str]
+    """The workflow a run belongs to, for costs and daily caps ("chat" when unset)."""

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from langchain_core.tools import BaseTool
 
-from tethra.errors import NotFound, UserError
+from tethra.errors import InvalidInput, NotFound, UserError
 from tools.spec import RegisteredTool
 
 _NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_-]{0,63}$")
+
+
+def check_name(name: str) -> None:
+    """Names models can call on every provider: the one rule for built-in and registered."""
+    if not _NAME.match(name):
+        raise InvalidInput(
+            f"tool name {name!r} must be letters, digits, '_' or '-' (max 64), "
+            "starting with a letter"
+        )
 
 
 class ToolRegistry:
@@ -20,11 +29,7 @@ class ToolRegistry:
             self.register(tool)
 
     def register(self, tool: RegisteredTool) -> RegisteredTool:
-        if not _NAME.match(tool.name):
-            raise UserError(
-                f"tool name {tool.name!r} must be letters, digits, '_' or '-' (max 64), "
-                "starting with a letter"
-            )
+        check_name(tool.name)
         if tool.name in self._tools:
             raise UserError(f"a tool named {tool.name!r} is already registered")
         self._tools[tool.name] = tool
@@ -51,3 +56,59 @@ class ToolRegistry:
     def langchain_tools(self, names: Iterable[str] | None = None) -> list[BaseTool]:
         chosen = self.names() if names is None else list(names)
         return [self.get(n).tool for n in chosen]
+
+    @property
+    def generation(self) -> int:
+        """Changes whenever the set of tools changes; a fixed registry never changes."""
+        return 0
+
+    def refresh(self) -> bool:
+        """Pick up tools registered, enabled or disabled elsewhere; True if any changed.
+
+        Called before each run. A fixed registry has nothing to pick up (see
+        ``tools.adapters.live`` for the one that follows stored registrations)."""
+        return False
+
+    def for_agent(self, names: Sequence[str], systems: Sequence[str]) -> list[RegisteredTool]:
+        """The tools an agent spec allows: those it names (in its order), then every tool
+        of a system it lists (by name)."""
+        chosen = [self._tools[n] for n in names if n in self._tools]
+        picked = {t.name for t in chosen}
+        if systems:
+            chosen += [
+                t
+                for t in sorted(self._tools.values(), key=lambda t: t.name)
+                if t.meta.system in systems and t.name not in picked
+            ]
+        return chosen
+
+
+class AgentToolScopes(Mapping[str, frozenset[str]]):
+    """Agent -> the tool names it may call, computed from the registry as it is now, so
+    a tool enabled after start reaches exactly the agents whose spec allows it."""
+
+    def __init__(
+        self, registry: ToolRegistry, allowances: Mapping[str, tuple[Sequence[str], Sequence[str]]]
+    ) -> None:
+        """``allowances``: agent -> (tool names, systems) from its spec."""
+        self._registry = registry
+        self._allowances = dict(allowances)
+        self._cache: tuple[int, dict[str, frozenset[str]]] = (-1, {})
+
+    def __getitem__(self, agent: str) -> frozenset[str]:
+        generation, cached = self._cache
+        if generation != self._registry.generation:
+            generation, cached = self._registry.generation, {}
+            self._cache = (generation, cached)
+        if agent not in cached:
+            names, systems = self._allowances[agent]
+            cached[agent] = frozenset(names) | {
+                t.name for t in self._registry.for_agent(names, systems)
+            }
+        return cached[agent]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._allowances)
+
+    def __len__(self) -> int:
+        return len(self._allowances)

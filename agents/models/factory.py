@@ -54,6 +54,9 @@ def model_id(model: Runnable[Any, Any]) -> str:
         model = model.bound
     if isinstance(model, OfflineChatModel | ScriptedChatModel):
         return model.model_name
+    recorded = getattr(model, "tethra_model_id", None)  # a record/replay wrapper
+    if isinstance(recorded, str):
+        return recorded
     if not isinstance(model, BaseChatModel):
         return type(model).__name__
     params = model._get_ls_params()

@@ -72,6 +72,16 @@ def summary(event: BusEvent, request: ApprovalRequest | None = None) -> str:
         case "tool.executed":
             outcome = "executed" if event.ok else "failed"
             return f"Tool {event.tool} {outcome} in run {event.run_id} (call {event.tool_call_id})."
+        case "budget.warning":
+            return (
+                f"Budget warning: {event.scope} {event.subject} reached {event.threshold}% of "
+                f"its ${event.cap_usd} cap (${event.spent_usd} spent). Run {event.run_id}."
+            )
+        case "budget.exceeded":
+            return (
+                f"Budget exceeded: run {event.run_id} stopped at the ${event.cap_usd} cap of "
+                f"{event.scope} {event.subject} (${event.spent_usd} spent)."
+            )
 
 
 def _approval(request: ApprovalRequest) -> dict[str, Any]:

@@ -33,6 +33,7 @@ ALL_TOOLS = (
     "get_invoice",
     "list_invoices",
     "post_invoice",
+    "file_invoice",
     "update_supplier_bank_details",
     "send_email",
     "list_outbox",

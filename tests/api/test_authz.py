@@ -22,6 +22,8 @@ WHO = ("olivia", "oscar", "adam", "aria", "root", None)
 
 MATRIX: list[tuple[str, str, dict[str, Any] | None, tuple[int, ...]]] = [
     ("GET", "/healthz", None, (200, 200, 200, 200, 200, 200)),
+    ("GET", "/readyz", None, (200, 200, 200, 200, 200, 200)),
+    ("GET", "/metrics", None, (200, 200, 200, 200, 200, 200)),
     ("GET", "/openapi.json", None, (200, 200, 200, 200, 200, 200)),
     ("POST", "/threads", None, (201, 201, 403, 403, 201, 401)),
     ("POST", "/threads/{new}/messages", {"text": "hi"}, (202, 202, 403, 403, 202, 401)),

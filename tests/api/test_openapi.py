@@ -8,6 +8,8 @@ from tests.api.conftest import OpenApi
 
 ROUTES = {
     ("/healthz", "get"),
+    ("/readyz", "get"),
+    ("/metrics", "get"),
     ("/threads", "post"),
     ("/threads/{thread_id}/messages", "post"),
     ("/threads/{thread_id}/messages", "get"),
@@ -19,6 +21,18 @@ ROUTES = {
     ("/runs/{run_id}/audit", "get"),
     ("/audit/events", "get"),
     ("/audit/verify", "get"),
+    ("/costs", "get"),
+    ("/costs/calls", "get"),
+    ("/invoices", "post"),
+    ("/invoices/batch", "post"),
+    ("/invoices/holds", "get"),
+    ("/invoices/holds/{hold_id}", "get"),
+    ("/invoices/holds/{hold_id}/release", "post"),
+    ("/invoices/holds/{hold_id}/correct", "post"),
+    ("/invoices/holds/{hold_id}/reject", "post"),
+    ("/invoices/spot-checks", "get"),
+    ("/invoices/spot-checks/{spot_id}", "post"),
+    ("/invoices/report", "get"),
     ("/tools", "get"),
     ("/policy/check", "post"),
     ("/users", "post"),
@@ -42,12 +56,14 @@ def test_openapi_lists_every_route_with_examples_and_security(open_api: OpenApi)
         "description": schemes["ApiKeyBearer"]["description"],
     }
     assert schemes["ApiKeyHeader"]["in"] == "header"
-    for path, method in documented - {("/healthz", "get")}:
+    keyless = {("/healthz", "get"), ("/readyz", "get"), ("/metrics", "get")}
+    for path, method in documented - keyless:
         op = doc["paths"][path][method]
         assert {"ApiKeyBearer": []} in op.get("security", []), (path, method)
         assert op["tags"], (path, method)
         assert op["summary"], (path, method)
-    assert "security" not in doc["paths"]["/healthz"]["get"]
+    for path, method in keyless:
+        assert "security" not in doc["paths"][path][method], path
 
     def body_examples(path: str) -> dict[str, Any]:
         content = doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]

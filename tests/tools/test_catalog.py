@@ -27,6 +27,7 @@ EXPECTED = {
     "get_invoice": ("erp", "read"),
     "list_invoices": ("erp", "read"),
     "post_invoice": ("erp", "write"),
+    "file_invoice": ("erp", "write"),
     "update_supplier_bank_details": ("erp", "irreversible"),
     "send_email": ("mail", "external_message"),
     "list_outbox": ("mail", "read"),

@@ -47,6 +47,8 @@ def outcome(result: RunOutcome) -> None:
             )
     elif result.status == "failed":
         console.print(f"[red]run failed:[/] {result.error}")
+    elif result.status == "stopped":
+        console.print(f"[red]run stopped:[/] {result.error}")
 
 
 def requests(rows: list[ApprovalRequest]) -> None:

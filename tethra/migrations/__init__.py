@@ -13,12 +13,16 @@ MODEL_MODULES = (
     "tools.crm.models",
     "tools.payments.models",
     "tools.mail.models",
+    "tools.registrations",
     "audit.models",
     "approvals.models",
     "approvals.outbox",
     "approvals.webhooks.models",
     "graph.records",
     "api.idempotency",
+    "audit.costs",
+    "policies.budgets",
+    "approvals.ap_models",
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tools.erp.filing import file_invoice
 from tools.erp.reads import (
     get_invoice,
     get_purchase_order,
@@ -19,5 +20,6 @@ TOOLS: list[RegisteredTool] = [
     get_invoice,
     list_invoices,
     post_invoice,
+    file_invoice,
     update_supplier_bank_details,
 ]

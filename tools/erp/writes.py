@@ -40,7 +40,7 @@ class BankDetails(BaseModel):
         return normalize_iban(value)
 
 
-def _check_postable(
+def check_postable(
     session: Session, invoice: SupplierInvoice, copies: list[SupplierInvoice]
 ) -> None:
     label = (
@@ -97,7 +97,7 @@ def post_invoice(args: InvoiceRef, ctx: ToolContext) -> JSONValue:
             booked = session.get(SupplierInvoice, done[0].invoice_id)
             assert booked is not None
             return _posting_result(booked, entry_view(done), replayed=True)
-        _check_postable(session, invoice, copies)
+        check_postable(session, invoice, copies)
         lines = invoice_lines(session, invoice)
         postings = book_entry(
             session, invoice, entry_for_invoice(invoice, lines), ctx.idempotency_key

@@ -63,6 +63,8 @@ def test_known_kinds_are_every_bus_event() -> None:
         "approval.expired",
         "run.resume",
         "tool.executed",
+        "budget.warning",
+        "budget.exceeded",
     }
 
 

@@ -1,0 +1,362 @@
+"""Prometheus metrics, computed at scrape time from SQL (the record) and Redis (the bus).
+
+Why not counters incremented in process: API processes and workers are many and come
+and go, and SQL already holds every approval, execution, model call and alert. Reading
+the figures from there makes them survive restarts and agree across replicas: every API
+instance reports the same global values, so scrape one (or aggregate with ``max``, not
+``sum``). Each source is read separately; one that fails is reported through
+``tethra_metrics_source_up{source}`` = 0 and the others still answer.
+
+Pending approvals and the bus are gauges; the rest are cumulative since the database
+began, as Prometheus counters and histograms expect.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeHistogramMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from sqlalchemy import ColumnElement, Float, and_, case, cast, func, literal
+from sqlalchemy import select as sa_select
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col
+
+from api.readiness import live_workers
+from approvals.models import ApprovalRequest
+from approvals.outbox import OutboxMessage
+from approvals.redis_bus import RedisBus
+from approvals.webhooks.models import WebhookDelivery
+from audit.models import AuditEvent
+from graph.records import ToolCallRecord
+from graph.runtime import Runtime
+from tethra.db import utcnow
+from tethra.logging import get_logger
+
+log = get_logger(__name__)
+
+PENDING_AGE_BUCKETS = (60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 86400.0)
+DECISION_BUCKETS = (5.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 86400.0)
+EXECUTE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0, 300.0)
+HOLD_CREATED = "hold_created"
+HOLD_DECIDED = "hold_decided"
+Source = Callable[[], Iterable[Metric]]
+
+
+def _seconds_between(engine: Engine, start: Any, end: Any) -> ColumnElement[Any]:
+    """``end - start`` in seconds, in the database's own dialect."""
+    if engine.dialect.name == "postgresql":
+        return func.extract("epoch", end - start)
+    return (func.julianday(end) - func.julianday(start)) * 86400.0
+
+
+def _histogram(
+    session: Session,
+    name: str,
+    doc: str,
+    seconds: ColumnElement[Any],
+    where: ColumnElement[bool],
+    buckets: Sequence[float],
+    join: tuple[Any, ColumnElement[bool]] | None = None,
+) -> HistogramMetricFamily:
+    """A cumulative histogram of ``seconds`` over the rows matching ``where``, in one query."""
+    columns: list[ColumnElement[Any]] = [func.count(), func.coalesce(func.sum(seconds), 0.0)]
+    columns += [func.coalesce(func.sum(case((seconds <= b, 1), else_=0)), 0) for b in buckets]
+    query = sa_select(*columns).select_from(ApprovalRequest)
+    if join is not None:
+        query = query.join(*join)
+    row = session.execute(query.where(where)).one()
+    total, summed, *cumulative = row
+    family = HistogramMetricFamily(name, doc, unit="seconds")
+    points = [(str(b), float(c)) for b, c in zip(buckets, cumulative, strict=True)]
+    family.add_metric([], [*points, ("+Inf", float(total))], float(summed))
+    return family
+
+
+def approvals(engine: Engine) -> list[Metric]:
+    now = utcnow()
+    tier = func.coalesce(col(ToolCallRecord.tier), literal("review"))
+    with Session(engine) as session:
+        ages = [
+            func.sum(
+                case((col(ApprovalRequest.created_at) <= now - timedelta(seconds=b), 1), else_=0)
+            )
+            for b in PENDING_AGE_BUCKETS
+        ]
+        rows = session.execute(
+            sa_select(tier, func.count(), func.min(col(ApprovalRequest.created_at)), *ages)
+            .select_from(ApprovalRequest)
+            .join(
+                ToolCallRecord,
+                col(ToolCallRecord.approval_id) == col(ApprovalRequest.id),
+                isouter=True,
+            )
+            .where(col(ApprovalRequest.status) == "pending")
+            .group_by(tier)
+        ).all()
+        decided = col(ApprovalRequest.decided_at).is_not(None)
+        decision = _histogram(
+            session,
+            "tethra_approval_decision",
+            "Time from an approval request to its decision (approved or denied; expiry excluded).",
+            _seconds_between(
+                engine, col(ApprovalRequest.created_at), col(ApprovalRequest.decided_at)
+            ),
+            and_(decided, col(ApprovalRequest.status).in_(("approved", "denied", "executed"))),
+            DECISION_BUCKETS,
+        )
+        execute = _histogram(
+            session,
+            "tethra_approval_to_execution",
+            "Time from an approval decision to the end of the approved call's execution.",
+            _seconds_between(
+                engine, col(ApprovalRequest.decided_at), col(ToolCallRecord.executed_at)
+            ),
+            and_(decided, col(ToolCallRecord.executed_at).is_not(None)),
+            EXECUTE_BUCKETS,
+            join=(ToolCallRecord, col(ToolCallRecord.approval_id) == col(ApprovalRequest.id)),
+        )
+    pending = GaugeMetricFamily(
+        "tethra_approvals_pending", "Approval requests waiting for a decision.", labels=["tier"]
+    )
+    oldest = GaugeMetricFamily(
+        "tethra_approvals_pending_oldest_age",
+        "Age of the oldest pending approval request.",
+        labels=["tier"],
+        unit="seconds",
+    )
+    by_age = GaugeHistogramMetricFamily(
+        "tethra_approvals_pending_age",
+        "Pending approval requests by age: each bucket counts those at least that old.",
+        labels=["tier"],
+        unit="seconds",
+    )
+    for tier_name, count, first, *older in rows:
+        pending.add_metric([tier_name], float(count))
+        oldest.add_metric([tier_name], (now - first).total_seconds() if first else 0.0)
+        # gauge histogram buckets are "at most this old": count minus those older.
+        buckets = [
+            (str(b), float(count - (n or 0)))
+            for b, n in zip(PENDING_AGE_BUCKETS, older, strict=True)
+        ]
+        by_age.add_metric([tier_name], [*buckets, ("+Inf", float(count))], float(count))
+    return [pending, oldest, by_age, decision, execute]
+
+
+def executions(engine: Engine) -> list[Metric]:
+    with Session(engine) as session:
+        rows = session.execute(
+            sa_select(col(ToolCallRecord.tool), col(ToolCallRecord.status), func.count())
+            .where(col(ToolCallRecord.status).in_(("executed", "failed")))
+            .group_by(col(ToolCallRecord.tool), col(ToolCallRecord.status))
+        ).all()
+    family = CounterMetricFamily(
+        "tethra_tool_executions",
+        "Tool calls executed by their adapter, by tool and outcome (executed | failed).",
+        labels=["tool", "outcome"],
+    )
+    for tool, outcome, count in rows:
+        family.add_metric([tool, outcome], float(count))
+    return [family]
+
+
+def models(engine: Engine) -> list[Metric]:
+    data = col(AuditEvent.data)
+    agent, model = data["agent"].as_string(), data["model"].as_string()
+    cost = cast(data["cost_usd"].as_string(), Float)
+    with Session(engine) as session:
+        rows = session.execute(
+            sa_select(
+                agent,
+                model,
+                func.count(),
+                func.coalesce(func.sum(data["input_tokens"].as_integer()), 0),
+                func.coalesce(func.sum(data["output_tokens"].as_integer()), 0),
+                func.coalesce(func.sum(cost), 0.0),
+                func.count(cost),
+            )
+            .where(col(AuditEvent.kind) == "model_call")
+            .group_by(agent, model)
+        ).all()
+    calls = CounterMetricFamily(
+        "tethra_model_calls",
+        "Model calls (attempts), by agent and model.",
+        labels=["agent", "model"],
+    )
+    tokens = CounterMetricFamily(
+        "tethra_model_tokens",
+        "Model tokens by agent, model and direction (input | output).",
+        labels=["agent", "model", "type"],
+    )
+    usd = CounterMetricFamily(
+        "tethra_model_cost_usd",
+        "Model spend in USD by agent and model (calls with a known price only).",
+        labels=["agent", "model"],
+    )
+    unpriced = CounterMetricFamily(
+        "tethra_model_calls_unpriced",
+        "Model calls whose model has no price in the price table.",
+        labels=["agent", "model"],
+    )
+    for agent_name, model_name, count, tokens_in, tokens_out, spent, priced in rows:
+        labels = [agent_name or "", model_name or ""]
+        calls.add_metric(labels, float(count))
+        tokens.add_metric([*labels, "input"], float(tokens_in))
+        tokens.add_metric([*labels, "output"], float(tokens_out))
+        usd.add_metric(labels, float(spent))
+        unpriced.add_metric(labels, float(count - priced))
+    return [calls, tokens, usd, unpriced]
+
+
+def alerts(engine: Engine) -> list[Metric]:
+    """Cost-cap warnings and stops, and invoice holds, from their audit events."""
+    data = col(AuditEvent.data)
+    scope, threshold = data["scope"].as_string(), data["threshold"].as_string()
+    with Session(engine) as session:
+        budget = session.execute(
+            sa_select(col(AuditEvent.kind), scope, threshold, func.count())
+            .where(col(AuditEvent.kind).in_(("budget_warning", "budget_exceeded")))
+            .group_by(col(AuditEvent.kind), scope, threshold)
+        ).all()
+        holds = session.execute(
+            sa_select(col(AuditEvent.kind), data).where(
+                col(AuditEvent.kind).in_((HOLD_CREATED, HOLD_DECIDED))
+            )
+        ).all()
+    warnings = CounterMetricFamily(
+        "tethra_cost_cap_warnings",
+        "Cost-cap warnings (85% / 95% of a cap), by scope (run | agent | workflow).",
+        labels=["scope", "threshold"],
+    )
+    stops = CounterMetricFamily(
+        "tethra_cost_cap_stops", "Runs stopped at a cost cap, by scope.", labels=["scope"]
+    )
+    for kind, scope_name, pct, count in budget:
+        if kind == "budget_warning":
+            warnings.add_metric([scope_name or "", str(pct or "")], float(count))
+        else:
+            stops.add_metric([scope_name or ""], float(count))
+    reasons: Counter[str] = Counter()
+    decided = 0
+    for kind, payload in holds:
+        if kind == HOLD_CREATED:
+            reasons.update(str(r) for r in (payload or {}).get("reasons") or ["unknown"])
+        else:
+            decided += 1
+    created = CounterMetricFamily(
+        "tethra_holds",
+        "Holds created (a check failed, a person must decide), by reason; a hold with "
+        "several reasons counts once under each.",
+        labels=["reason"],
+    )
+    for reason, count in sorted(reasons.items()):
+        created.add_metric([reason], float(count))
+    closed = CounterMetricFamily("tethra_holds_decided", "Holds released, corrected or rejected.")
+    closed.add_metric([], float(decided))
+    return [warnings, stops, created, closed]
+
+
+def delivery(engine: Engine) -> list[Metric]:
+    with Session(engine) as session:
+        unpublished = session.execute(
+            sa_select(func.count()).where(col(OutboxMessage.published_at).is_(None))
+        ).one()
+        hooks = session.execute(
+            sa_select(
+                col(WebhookDelivery.status),
+                func.count(),
+                func.coalesce(func.sum(case((col(WebhookDelivery.attempts) > 0, 1), else_=0)), 0),
+            ).group_by(col(WebhookDelivery.status))
+        ).all()
+    outbox = GaugeMetricFamily(
+        "tethra_outbox_unpublished", "Bus messages committed in SQL and not yet relayed."
+    )
+    outbox.add_metric([], float(unpublished))
+    deliveries = GaugeMetricFamily(
+        "tethra_webhook_deliveries",
+        "Webhook deliveries by status (pending | delivered | dead).",
+        labels=["status"],
+    )
+    retrying = GaugeMetricFamily(
+        "tethra_webhook_deliveries_retrying",
+        "Pending webhook deliveries that have failed at least once.",
+    )
+    failing = 0
+    for status, count, attempted in hooks:
+        deliveries.add_metric([status], float(count))
+        if status == "pending":
+            failing = int(attempted)
+    retrying.add_metric([], float(failing))
+    return [outbox, deliveries, retrying]
+
+
+def bus(rt: Runtime) -> list[Metric]:
+    if not isinstance(rt.bus, RedisBus):
+        return []
+    client, keys = rt.bus.client, rt.bus.keys
+    backlog = GaugeMetricFamily(
+        "tethra_bus_backlog",
+        "Bus events not yet handled: undelivered (lag) or delivered and unacknowledged.",
+        labels=["state"],
+    )
+    lag = 0
+    for group in client.xinfo_groups(keys.events) if client.exists(keys.events) else []:
+        name = group.get("name", b"")
+        if (name.decode() if isinstance(name, bytes) else name) == keys.group:
+            lag = int(group.get("lag") or 0)
+    backlog.add_metric(["undelivered"], float(lag))
+    backlog.add_metric(["unacked"], float(rt.bus.pending_count()))
+    dead = GaugeMetricFamily("tethra_bus_dead_letters", "Events no handler could take.")
+    dead.add_metric([], float(rt.bus.dead_letter_count()))
+    workers = GaugeMetricFamily("tethra_workers_alive", "Workers with a live heartbeat.")
+    workers.add_metric([], float(len(live_workers(client, keys))))
+    return [backlog, dead, workers]
+
+
+class TethraCollector(Collector):
+    """Registered on a per-app registry; reads every source on each scrape."""
+
+    def __init__(self, rt: Runtime) -> None:
+        engine = rt.gov.engine
+        self.sources: dict[str, Source] = {
+            "approvals": lambda: approvals(engine),
+            "executions": lambda: executions(engine),
+            "models": lambda: models(engine),
+            "alerts": lambda: alerts(engine),
+            "delivery": lambda: delivery(engine),
+            "bus": lambda: bus(rt),
+        }
+
+    def collect(self) -> Iterable[Metric]:
+        up = GaugeMetricFamily(
+            "tethra_metrics_source_up",
+            "1 when the source answered this scrape, 0 when it failed (see the API log).",
+            labels=["source"],
+        )
+        took = GaugeMetricFamily(
+            "tethra_metrics_source_duration",
+            "How long each source took to read on this scrape.",
+            labels=["source"],
+            unit="seconds",
+        )
+        for name, read in self.sources.items():
+            began = time.perf_counter()
+            try:
+                yield from read()
+                up.add_metric([name], 1.0)
+            except Exception as exc:
+                log.warning("metrics source failed", source=name, error=str(exc))
+                up.add_metric([name], 0.0)
+            took.add_metric([name], time.perf_counter() - began)
+        yield up
+        yield took

@@ -1,0 +1,1 @@
+"""Three-way match (invoice vs purchase order vs goods receipt) with finance's tolerances."""

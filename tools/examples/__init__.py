@@ -1,0 +1,1 @@
+"""Worked examples of adapters an installation adds itself (docs/add-a-tool-adapter.md)."""
