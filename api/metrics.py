@@ -270,7 +270,7 @@ def delivery(engine: Engine) -> list[Metric]:
     with Session(engine) as session:
         unpublished = session.execute(
             sa_select(func.count()).where(col(OutboxMessage.published_at).is_(None))
-        ).one()
+        ).scalar_one()
         hooks = session.execute(
             sa_select(
                 col(WebhookDelivery.status),

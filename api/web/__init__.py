@@ -12,7 +12,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api.web import catalog, chat, inbox, runs, signin
+from api.web import ap, catalog, chat, costs, inbox, runs, signin
 from api.web.deps import WebState
 from api.web.render import make_templates
 from api.web.session import Signer
@@ -28,5 +28,5 @@ def install(app: FastAPI, settings: Settings) -> None:
         session_hours=settings.session_hours,
     )
     app.mount("/web/static", StaticFiles(directory=STATIC), name="web-static")
-    for module in (signin, inbox, chat, runs, catalog):
+    for module in (signin, inbox, chat, runs, catalog, ap, costs):
         app.include_router(module.router)

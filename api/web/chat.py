@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Form, Header, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from sqlalchemy import func
@@ -126,10 +126,16 @@ def send(
     return RedirectResponse(f"/web/chat/{thread_id}", status_code=303)
 
 
+def stream_access(thread_id: ThreadId, session: SignedIn, engine: EngineDep) -> bool:
+    """Checked before the stream starts, so a refusal is a proper 403 page."""
+    with Session(engine) as db:
+        return _readable(db, session, thread_id)
+
+
 @router.get("/{thread_id}/events", response_class=EventSourceResponse)
 async def events(
     thread_id: ThreadId,
-    session: SignedIn,
+    exists: Annotated[bool, Depends(stream_access)],
     ctx: ContextDep,
     web: WebDep,
     after: Annotated[int, Query(ge=0)] = 0,
@@ -138,8 +144,6 @@ async def events(
     """Each shown event as an HTML fragment; ``id`` is the trail's seq, so the browser's
     automatic reconnect (``Last-Event-ID``) resumes without a gap."""
     engine = ctx.runtime.gov.engine
-    with Session(engine) as db:
-        exists = _readable(db, session, thread_id)
     if not exists:
         # Nobody wrote here yet: close at once; EventSource reconnects after `retry`,
         # and the ownership check runs again then.

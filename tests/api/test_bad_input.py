@@ -147,11 +147,11 @@ def test_server_errors_are_json_and_only_config_errors_explain_themselves(
     with open_api([]) as api:
         client = TestClient(api.client.app, raise_server_exceptions=False)
         headers = api.auth("aria")
-        monkeypatch.setattr(tools_router, "classification", broken)
+        monkeypatch.setattr(tools_router, "tool_out", broken)
         bug = client.get("/tools", headers=headers)
         assert (bug.status_code, bug.json()["error"]["type"]) == (500, "InternalError")
         assert "hunter2" not in bug.text
-        monkeypatch.setattr(tools_router, "classification", misconfigured)
+        monkeypatch.setattr(tools_router, "tool_out", misconfigured)
         config = client.get("/tools", headers=headers)
         assert (config.status_code, config.json()["error"]["type"]) == (500, "ConfigError")
         assert "does not compile" in config.json()["error"]["message"]

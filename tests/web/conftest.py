@@ -13,14 +13,18 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+from sqlalchemy import create_engine, text
 
+from tests.conftest import PG_ADMIN_URL
 from tethra.db import create_db_engine, migrate
 from tethra.migrations import load_all_models
 from tethra.users import create_user
@@ -33,6 +37,7 @@ PEOPLE = (
     ("adam", "approver"),
     ("erin", "approver"),
     ("aria", "auditor"),
+    ("root", "admin"),
 )
 
 
@@ -53,8 +58,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(tmp: Path) -> tuple[subprocess.Popen[bytes], Server]:
-    url = f"sqlite:///{tmp}/tethra.db"
+def start_server(tmp: Path, url: str | None = None) -> tuple[subprocess.Popen[bytes], Server]:
+    """``url``: an empty database to use (default: a new SQLite file in ``tmp``)."""
+    url = url or f"sqlite:///{tmp}/tethra.db"
     engine = create_db_engine(url)
     migrate(engine)
     load_all_models().create_all(engine)
@@ -91,10 +97,25 @@ def start_server(tmp: Path) -> tuple[subprocess.Popen[bytes], Server]:
     raise AssertionError("tethra serve did not come up:\n" + log.read_text()[-3000:])
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One server per test module (its tests share the database, as people would)."""
-    proc, srv = start_server(tmp_path_factory.mktemp("web"))
+@contextmanager
+def own_pg_database() -> Iterator[str]:
+    """A PostgreSQL database of its own (the shared test database is emptied after
+    every test, which would pull the rug from under a server running a whole module)."""
+    name = f"tethra_web_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def running(tmp: Path, url: str | None = None) -> Iterator[Server]:
+    proc, srv = start_server(tmp, url)
     try:
         yield srv
     finally:
@@ -103,6 +124,21 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             proc.wait(20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server per test module on SQLite, the embedded default (the module's tests
+    share its database, as people would)."""
+    with running(tmp_path_factory.mktemp("web")) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The same on PostgreSQL, as deployed with several processes."""
+    with own_pg_database() as url, running(tmp_path_factory.mktemp("web-pg"), url) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="session")

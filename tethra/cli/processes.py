@@ -33,9 +33,14 @@ def worker(
     worker_id: Annotated[str | None, typer.Option("--id", help="Name in heartbeats.")] = None,
 ) -> None:
     """Consume the Redis bus: resume runs after decisions, sweep deadlines, relay the outbox."""
+    from tethra.telemetry import configure_tracing, shutdown_tracing
     from tethra.worker import Worker, install_signal_handlers
 
     stop = threading.Event()
     install_signal_handlers(stop)
-    with runtime(interactive=False) as rt:
-        Worker(rt, worker_id).run(stop)
+    configure_tracing(settings(interactive=False))
+    try:
+        with runtime(interactive=False) as rt:
+            Worker(rt, worker_id).run(stop)
+    finally:
+        shutdown_tracing()  # flushes spans still queued for export

@@ -52,8 +52,9 @@ def list_() -> None:
         fallback = v.classification.fallback.tier
         rules = len(v.classification.rules)
         render.console.print(
-            f"{v.name:<28} {v.kind:<8} {state:<9} {v.system:<10} {_effect(v):<22} "
-            f"rules {rules}, otherwise {fallback}"
+            f"{v.name:<24} {v.kind:<7} {state:<8} {v.system:<10} {_effect(v):<18} "
+            f"rules {rules}, otherwise {fallback}",
+            soft_wrap=True,
         )
 
 
