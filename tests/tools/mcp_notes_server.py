@@ -1,6 +1,7 @@
 """A tiny MCP server over stdio for the adapter tests: a notes system.
 
-Usage: ``python mcp_notes_server.py CALLS_FILE``. Every tool call is appended to
+Usage: ``python mcp_notes_server.py CALLS_FILE [HTTP_PORT]``: over stdio, or over
+streamable HTTP at ``http://127.0.0.1:HTTP_PORT/mcp``. Every tool call is appended to
 CALLS_FILE as a JSON line (tool, args, idempotency key from the request's ``_meta``),
 so a test can count executions across the short-lived server processes.
 """
@@ -16,7 +17,8 @@ from mcp.server.fastmcp import Context, FastMCP
 from mcp.types import ToolAnnotations
 
 CALLS = Path(sys.argv[1])
-server = FastMCP("notes")
+PORT = int(sys.argv[2]) if len(sys.argv) > 2 else None
+server = FastMCP("notes", port=PORT or 8000, log_level="WARNING")
 
 
 def _log(tool: str, args: dict[str, Any], ctx: Context[Any, Any, Any]) -> None:
@@ -49,4 +51,4 @@ def purge_notes(ctx: Context[Any, Any, Any]) -> str:
 
 
 if __name__ == "__main__":
-    server.run("stdio")
+    server.run("streamable-http" if PORT else "stdio")

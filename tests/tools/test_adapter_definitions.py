@@ -3,6 +3,11 @@ inferred as documented; HTTP calls retry only when idempotent and carry the key.
 
 from __future__ import annotations
 
+import json
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -11,13 +16,28 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
 from audit.models import AuditEvent
-from tests.tools.registered import catalog, notes_source, setup_people, tickets_source
+from tests.tools.registered import (
+    SERVER_SCRIPT,
+    catalog,
+    notes_source,
+    setup_people,
+    tickets_source,
+)
 from tests.tools.ticket_server import ticket_server
 from tethra.errors import Conflict, Forbidden, InvalidInput, ToolFailed, UserError
-from tools.adapters.definitions import EndpointSource, HttpOperation, PythonSource, SecretRef
+from tools.adapters.definitions import (
+    EndpointSource,
+    HttpOperation,
+    McpServer,
+    McpSource,
+    PythonSource,
+    SecretRef,
+)
 from tools.adapters.http import call
+from tools.adapters.loading import build
 from tools.adapters.schema import model_from_schema
 from tools.registrations import ToolRegistration
+from tools.spec import ToolContext
 
 
 def _nothing_stored(engine: Engine) -> None:
@@ -187,3 +207,42 @@ def test_a_json_schema_becomes_a_strict_model_keeping_property_names() -> None:
             model.model_validate(bad)
     with pytest.raises(UserError, match="required but not described: x"):
         model_from_schema("t", {"type": "object", "properties": {}, "required": ["x"]})
+
+
+def test_an_mcp_server_over_streamable_http(engine: Engine, tmp_path: Path) -> None:
+    setup_people(engine)
+    calls = tmp_path / "calls.jsonl"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, str(SERVER_SCRIPT), str(calls), str(port)])
+    try:
+        _wait_for_port(port)
+        source = McpSource(
+            server=McpServer(transport="http", url=f"http://127.0.0.1:{port}/mcp", timeout_s=20),
+            tools=["read_note"],
+            system="notes",
+            owner="docs-team",
+        )
+        (view,) = catalog(engine).register(source, "root")
+        assert (view.effect, view.effect_source) == ("read", "inferred")
+        with Session(engine) as session:
+            row = session.exec(select(ToolRegistration)).one()
+        tool = build(row, {})
+        ctx = ToolContext("key-9", engine, "run", "thread", "call", "ops", "olivia")
+        result = tool.execute(tool.validate({"title": "x"}), ctx)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert "remember the milk" in str(result)
+    assert [json.loads(line)["key"] for line in calls.read_text().splitlines()] == ["key-9"]
+
+
+def _wait_for_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"the MCP server did not listen on {port} within {timeout}s")
