@@ -35,6 +35,17 @@ NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 
+PAGE_HEADERS = {
+    # No framing: a decide button must not be clickable through someone else's page.
+    "Content-Security-Policy": "frame-ancestors 'none'; form-action 'self'; "
+    "base-uri 'none'; object-src 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",  # pages show business data; never from a shared cache
+}
+
+
 def _span(seconds: float) -> str:
     seconds = int(abs(seconds))
     days, rest = divmod(seconds, 86400)
@@ -90,7 +101,7 @@ def page(
     status: int = 200,
 ) -> HTMLResponse:
     web = get_web(request)
-    ctx = {
+    ctx: dict[str, Any] = {
         "session": session,
         "user": session.user if session else None,
         "csrf": session.csrf if session else "",
@@ -98,7 +109,9 @@ def page(
         "path": request.url.path,
         **(context or {}),
     }
-    return web.templates.TemplateResponse(request, template, ctx, status_code=status)
+    response = web.templates.TemplateResponse(request, template, ctx, status_code=status)
+    response.headers.update(PAGE_HEADERS)
+    return response
 
 
 def safe_next(target: str | None) -> str:
