@@ -16,7 +16,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from approvals.bus import InProcessBus
+from approvals.bus import Handler, InProcessBus
+from approvals.events import BusEvent
 from graph.assembly import default_models
 from graph.invoices.ingest import Format, detect_format
 from graph.invoices.workflow import InvoiceOutcome, InvoiceWorkflow
@@ -45,6 +46,18 @@ def workflow_from_settings(runtime: Runtime, settings: Settings) -> InvoiceWorkf
     if isinstance(runtime.bus, InProcessBus):  # with Redis, approvals reach the workers
         runtime.bus.subscribe(workflow.handle)
     return workflow
+
+
+def worker_handler(runtime: Runtime, workflow: InvoiceWorkflow) -> Handler:
+    """What a worker does with each bus event: the chat runtime's handling (an approved
+    call is settled and its chat run resumed), then the invoice workflow's (an approved
+    or expired filing call continues its invoice run)."""
+
+    def handle(event: BusEvent) -> None:
+        runtime.handle(event)
+        workflow.handle(event)
+
+    return handle
 
 
 def process_invoice(

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 
 from agents.models.factory import make_chat_model
 from agents.spec import load_agents
-from approvals.bus import InProcessBus
+from approvals.bus import Bus, InProcessBus
 from graph.assembly import assemble
 from graph.checkpointer import open_checkpointer
 from graph.invoices.workflow import InvoiceWorkflow
@@ -40,12 +40,15 @@ def open_ap(
     reader: BaseChatModel | None = None,
     policy: PolicyEngine | None = None,
     with_people: bool = True,
+    bus: Bus | None = None,
 ) -> Iterator[InvoiceWorkflow]:
+    """The workflow on the bundled agents; with ``bus`` (Redis) nothing handles events
+    until the test consumes them, as a worker would."""
     if with_people:
         people(engine)
     url = engine.url.render_as_string(hide_password=False)
     settings = Settings(database_url=url, checkpoint_path=tmp / "checkpoints.sqlite")
-    bus = InProcessBus()
+    in_process = InProcessBus()
     with open_checkpointer(settings) as saver:
         rt = assemble(
             engine=engine,
@@ -54,10 +57,11 @@ def open_ap(
             agents=load_agents(),
             models=lambda _: make_chat_model("offline"),
             checkpointer=saver,
-            bus=bus,
+            bus=bus if bus is not None else in_process,
         )
         workflow = InvoiceWorkflow(rt, tolerances=tolerances, spot_check_share=share, reader=reader)
-        bus.subscribe(workflow.handle)
+        if bus is None:
+            in_process.subscribe(workflow.handle)
         yield workflow
 
 

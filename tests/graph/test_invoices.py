@@ -9,12 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from agents.models.scripted import ScriptedChatModel
 from approvals.ap_models import InvoiceHold
+from approvals.keys import RedisKeys
+from approvals.redis_bus import RedisBus
 from audit.models import AuditEvent
+from graph.invoices.batch import worker_handler
 from graph.records import Run, ToolCallRecord
 from policies.engine import PolicyEngine
 from tests.graph.ap_harness import clean_invoice, invoices, open_ap
@@ -225,6 +229,32 @@ def test_when_policy_reviews_filing_the_approval_resumes_the_invoice(
             [rec] = session.exec(select(ToolCallRecord).where(ToolCallRecord.run_id == out.run_id))
         assert rec.approval_id is not None
         wf.runtime.decide(rec.approval_id, approver="adam", action="approve", comment="ok")
+        with Session(engine) as session:
+            run = session.get(Run, out.run_id)
+    assert run is not None
+    assert run.status == "completed"
+    [filed] = erp_invoices(engine, doc["invoice_number"])
+    assert filed.status == "posted"
+
+
+def test_with_redis_a_worker_files_the_approved_invoice(
+    engine: Engine, tmp_path: Path, redis_client: redis.Redis, redis_keys: RedisKeys
+) -> None:
+    doc = clean_invoice(engine, seed=23)
+    bus = RedisBus(redis_client, redis_keys)
+    bus.ensure_group()
+    policy = PolicyEngine.from_text(REVIEW_FILING)
+    with open_ap(engine, tmp_path, policy=policy, bus=bus) as wf:
+        out = wf.process(doc, fmt="json", requester="olivia")
+        assert out.status == "waiting"
+        with Session(engine) as session:
+            [rec] = session.exec(select(ToolCallRecord).where(ToolCallRecord.run_id == out.run_id))
+        assert rec.approval_id is not None
+        wf.runtime.decide(rec.approval_id, approver="adam", action="approve", comment="ok")
+        assert erp_invoices(engine, doc["invoice_number"]) == [], "nothing runs in the API"
+        handler = worker_handler(wf.runtime, wf)
+        while bus.consume(handler, consumer="worker-1", block_ms=200):
+            pass
         with Session(engine) as session:
             run = session.get(Run, out.run_id)
     assert run is not None

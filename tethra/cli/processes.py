@@ -33,6 +33,7 @@ def worker(
     worker_id: Annotated[str | None, typer.Option("--id", help="Name in heartbeats.")] = None,
 ) -> None:
     """Consume the Redis bus: resume runs after decisions, sweep deadlines, relay the outbox."""
+    from graph.invoices.batch import worker_handler, workflow_from_settings
     from tethra.telemetry import configure_tracing, shutdown_tracing
     from tethra.worker import Worker, install_signal_handlers
 
@@ -41,6 +42,7 @@ def worker(
     configure_tracing(settings(interactive=False))
     try:
         with runtime(interactive=False) as rt:
-            Worker(rt, worker_id).run(stop)
+            invoices = workflow_from_settings(rt, settings(interactive=False))
+            Worker(rt, worker_id, handler=worker_handler(rt, invoices)).run(stop)
     finally:
         shutdown_tracing()  # flushes spans still queued for export
