@@ -98,8 +98,6 @@ def conversation(
         "thread_id": thread_id,
         "events": shown,
         "after": events[-1].seq if events else 0,
-        "busy": bool(events)
-        and events[-1].kind not in ("run_completed", "run_failed", "run_stopped"),
         "waiting": waiting,
     }
     return page(request, "chat.html", session, context)
