@@ -296,6 +296,10 @@ class Runtime:
         comment: str = "",
         edited_args: dict[str, Any] | None = None,
     ) -> DecideOutcome:
+        if action == "edit":
+            # The tool may have been registered after we started. Read that before the
+            # deciding transaction: on SQLite a second connection would wait on its lock.
+            self.gov.registry.refresh()
         with publish_after_commit() as committed:
             outcome = decide(
                 self.gov.engine,
@@ -313,7 +317,6 @@ class Runtime:
     def _reclassify(
         self, session: Session, request: ApprovalRequest, edited: dict[str, Any]
     ) -> tuple[dict[str, Any], str, Decision]:
-        self.gov.registry.refresh()  # the tool may have been registered after we started
         registered = self.gov.registry.get(request.tool)
         validated = registered.validate(edited)
         args = registered.canonical_args(validated)

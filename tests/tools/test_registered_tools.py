@@ -185,3 +185,29 @@ def test_a_disabled_tool_is_gone_from_the_next_run_and_an_approved_call_fails(
 @pytest.fixture(autouse=True)
 def _no_leftover_pickups() -> None:
     parcels.PICKUPS.clear()
+
+
+def test_an_edit_of_a_registered_tools_call_is_reclassified_and_runs_once(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """The edit re-reads the registry outside the deciding transaction (on SQLite a second
+    connection inside it would wait on the lock until it timed out)."""
+    setup_people(engine)
+    tools = catalog(engine)
+    tools.register(PythonSource(module="tools.examples.parcels:TOOLS"), "root")
+    tools.enable("schedule_pickup", "root")
+    script = [
+        turn(call("schedule_pickup", "c1", order_id=5, day="2026-12-02")),
+        say("booked"),
+    ]
+    with open_runtime(engine, tmp_path, script) as (rt, _model):
+        first = rt.start_run("t-edit", "olivia", "book a pickup")
+        assert first.status == "waiting"
+        outcome = rt.decide(
+            first.pending[0]["approval_id"],
+            approver="adam",
+            action="edit",
+            edited_args={"order_id": 5, "day": "2026-12-03"},
+        )
+    assert outcome.request.status == "approved"
+    assert [p["day"] for p in parcels.PICKUPS.values()] == ["2026-12-03"]
