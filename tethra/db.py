@@ -89,9 +89,8 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             raise
 
 
-def migrate(engine: Engine, revision: str = "heads") -> None:
-    """Bring the schema to ``revision`` (default: every head) with Alembic, on the given
-    engine's connection."""
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` with Alembic, on the given engine's connection."""
     from alembic import command
     from alembic.config import Config
 

@@ -31,3 +31,16 @@ def test_an_empty_database_is_not_current(tmp_path: object) -> None:
     fresh = create_db_engine(f"sqlite:///{tmp_path}/empty.db")
     assert not schema_is_current(fresh)
     fresh.dispose()
+
+
+def test_migrations_form_one_line() -> None:
+    """Two migrations branching from one parent would leave `tethra init` with two heads."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from tethra.db import MIGRATIONS_DIR
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    heads = ScriptDirectory.from_config(cfg).get_heads()
+    assert len(heads) == 1, f"migrations branch: heads {heads}; chain the newest onto the last"

@@ -1,7 +1,7 @@
 """invoice holds, spot checks and auto-filed invoices (issue 5)
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-24 18:20:00
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from alembic import op
 import tethra.db
 
 revision: str = "0003"
-down_revision: str | None = "0001"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

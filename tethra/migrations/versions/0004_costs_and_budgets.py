@@ -1,7 +1,7 @@
 """cost ledger and budget alerts (issue 6)
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0003
 Create Date: 2026-11-24 17:45:00
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from alembic import op
 import tethra.db
 
 revision: str = "0004"
-down_revision: str | None = "0001"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
