@@ -27,17 +27,20 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
-from sqlalchemy import ColumnElement, Float, and_, case, cast, func, literal
+from sqlalchemy import ColumnElement, and_, case, func, literal
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from api.readiness import live_workers
+from approvals.ap_models import InvoiceHold
 from approvals.models import ApprovalRequest
 from approvals.outbox import OutboxMessage
 from approvals.redis_bus import RedisBus
 from approvals.webhooks.models import WebhookDelivery
+from audit.costs import ModelCost
 from audit.models import AuditEvent
+from audit.prices import PICO_PER_USD
 from graph.records import ToolCallRecord
 from graph.runtime import Runtime
 from tethra.db import utcnow
@@ -48,8 +51,6 @@ log = get_logger(__name__)
 PENDING_AGE_BUCKETS = (60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 86400.0)
 DECISION_BUCKETS = (5.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 86400.0)
 EXECUTE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0, 300.0)
-HOLD_CREATED = "hold_created"
-HOLD_DECIDED = "hold_decided"
 Source = Callable[[], Iterable[Metric]]
 
 
@@ -171,31 +172,29 @@ def executions(engine: Engine) -> list[Metric]:
 
 
 def models(engine: Engine) -> list[Metric]:
-    data = col(AuditEvent.data)
-    agent, model = data["agent"].as_string(), data["model"].as_string()
-    cost = cast(data["cost_usd"].as_string(), Float)
+    """From the cost ledger: one row per model call attempt, written with its audit event."""
     with Session(engine) as session:
         rows = session.execute(
             sa_select(
-                agent,
-                model,
+                col(ModelCost.agent),
+                col(ModelCost.model),
                 func.count(),
-                func.coalesce(func.sum(data["input_tokens"].as_integer()), 0),
-                func.coalesce(func.sum(data["output_tokens"].as_integer()), 0),
-                func.coalesce(func.sum(cost), 0.0),
-                func.count(cost),
-            )
-            .where(col(AuditEvent.kind) == "model_call")
-            .group_by(agent, model)
+                func.coalesce(func.sum(col(ModelCost.input_tokens)), 0),
+                func.coalesce(func.sum(col(ModelCost.cached_input_tokens)), 0),
+                func.coalesce(func.sum(col(ModelCost.output_tokens)), 0),
+                func.coalesce(func.sum(col(ModelCost.cost_pusd)), 0),
+                func.count(col(ModelCost.cost_pusd)),
+            ).group_by(col(ModelCost.agent), col(ModelCost.model))
         ).all()
     calls = CounterMetricFamily(
         "tethra_model_calls",
-        "Model calls (attempts), by agent and model.",
+        "Model calls (attempts, failed ones included), by agent and model.",
         labels=["agent", "model"],
     )
     tokens = CounterMetricFamily(
         "tethra_model_tokens",
-        "Model tokens by agent, model and direction (input | output).",
+        "Model tokens by agent, model and type (input | cached_input | output); "
+        "cached_input is part of input.",
         labels=["agent", "model", "type"],
     )
     usd = CounterMetricFamily(
@@ -208,18 +207,19 @@ def models(engine: Engine) -> list[Metric]:
         "Model calls whose model has no price in the price table.",
         labels=["agent", "model"],
     )
-    for agent_name, model_name, count, tokens_in, tokens_out, spent, priced in rows:
-        labels = [agent_name or "", model_name or ""]
+    for agent_name, model_name, count, tokens_in, cached, tokens_out, pusd, priced in rows:
+        labels = [agent_name, model_name]
         calls.add_metric(labels, float(count))
         tokens.add_metric([*labels, "input"], float(tokens_in))
+        tokens.add_metric([*labels, "cached_input"], float(cached))
         tokens.add_metric([*labels, "output"], float(tokens_out))
-        usd.add_metric(labels, float(spent))
+        usd.add_metric(labels, int(pusd) / PICO_PER_USD)
         unpriced.add_metric(labels, float(count - priced))
     return [calls, tokens, usd, unpriced]
 
 
 def alerts(engine: Engine) -> list[Metric]:
-    """Cost-cap warnings and stops, and invoice holds, from their audit events."""
+    """Cost-cap warnings and stops, from their audit events."""
     data = col(AuditEvent.data)
     scope, threshold = data["scope"].as_string(), data["threshold"].as_string()
     with Session(engine) as session:
@@ -227,11 +227,6 @@ def alerts(engine: Engine) -> list[Metric]:
             sa_select(col(AuditEvent.kind), scope, threshold, func.count())
             .where(col(AuditEvent.kind).in_(("budget_warning", "budget_exceeded")))
             .group_by(col(AuditEvent.kind), scope, threshold)
-        ).all()
-        holds = session.execute(
-            sa_select(col(AuditEvent.kind), data).where(
-                col(AuditEvent.kind).in_((HOLD_CREATED, HOLD_DECIDED))
-            )
         ).all()
     warnings = CounterMetricFamily(
         "tethra_cost_cap_warnings",
@@ -246,24 +241,50 @@ def alerts(engine: Engine) -> list[Metric]:
             warnings.add_metric([scope_name or "", str(pct or "")], float(count))
         else:
             stops.add_metric([scope_name or ""], float(count))
-    reasons: Counter[str] = Counter()
-    decided = 0
-    for kind, payload in holds:
-        if kind == HOLD_CREATED:
-            reasons.update(str(r) for r in (payload or {}).get("reasons") or ["unknown"])
-        else:
-            decided += 1
-    created = CounterMetricFamily(
+    return [warnings, stops]
+
+
+def holds(engine: Engine) -> list[Metric]:
+    """Invoice holds from their table: every hold ever opened, and the open ones now."""
+    with Session(engine) as session:
+        rows = session.execute(
+            sa_select(
+                col(InvoiceHold.status),
+                col(InvoiceHold.reasons),
+                col(InvoiceHold.currency),
+                col(InvoiceHold.amount_at_stake),
+            )
+        ).all()
+    created: Counter[str] = Counter()
+    waiting: Counter[str] = Counter()
+    at_stake: dict[str, float] = {}
+    for status, reasons, currency, amount in rows:
+        names = [str(r) for r in reasons or ["unknown"]]
+        created.update(names)
+        if status == "open":
+            waiting.update(names)
+            at_stake[currency or ""] = at_stake.get(currency or "", 0.0) + float(amount)
+    total = CounterMetricFamily(
         "tethra_holds",
-        "Holds created (a check failed, a person must decide), by reason; a hold with "
+        "Holds opened (a check failed, a person must decide), by reason; a hold with "
         "several reasons counts once under each.",
         labels=["reason"],
     )
-    for reason, count in sorted(reasons.items()):
-        created.add_metric([reason], float(count))
-    closed = CounterMetricFamily("tethra_holds_decided", "Holds released, corrected or rejected.")
-    closed.add_metric([], float(decided))
-    return [warnings, stops, created, closed]
+    for reason, count in sorted(created.items()):
+        total.add_metric([reason], float(count))
+    open_now = GaugeMetricFamily(
+        "tethra_holds_open", "Holds waiting for a person now, by reason.", labels=["reason"]
+    )
+    for reason, count in sorted(waiting.items()):
+        open_now.add_metric([reason], float(count))
+    stake = GaugeMetricFamily(
+        "tethra_holds_open_amount",
+        "Invoice amount at stake on open holds, by currency.",
+        labels=["currency"],
+    )
+    for currency, amount in sorted(at_stake.items()):
+        stake.add_metric([currency], amount)
+    return [total, open_now, stake]
 
 
 def delivery(engine: Engine) -> list[Metric]:
@@ -333,6 +354,7 @@ class TethraCollector(Collector):
             "executions": lambda: executions(engine),
             "models": lambda: models(engine),
             "alerts": lambda: alerts(engine),
+            "holds": lambda: holds(engine),
             "delivery": lambda: delivery(engine),
             "bus": lambda: bus(rt),
         }

@@ -6,6 +6,7 @@ fails here before it fails a scrape.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import redis
@@ -14,13 +15,17 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import Engine
 
 from api.main import create_app
+from approvals.ap_models import InvoiceHold
 from approvals.events import RunResume
+from approvals.holds import NewHold, decide_hold, open_hold
 from approvals.keys import RedisKeys
 from approvals.redis_bus import RedisBus
-from audit.trail import record_now
+from audit.trail import Event, record_many, record_now
+from policies.checks.results import Finding
 from tests.api.client import Api
 from tests.api.conftest import FAST, OpenApi
 from tests.graph.harness import call, executions, open_harness, say, turn
+from tethra.db import session_scope
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -94,22 +99,38 @@ def test_metrics_follow_a_request_through_approval_and_execution(open_api: OpenA
         assert value(done, "tethra_metrics_source_up", source=source) == 1, source
 
 
-def test_cost_cap_warnings_and_holds_are_counted_from_the_audit_trail(
-    open_api: OpenApi, engine: Engine
-) -> None:
+def test_cost_cap_warnings_and_holds_are_counted(open_api: OpenApi, engine: Engine) -> None:
     warn = {"scope": "run", "subject": "run_x", "threshold": 85}
     record_now(engine, kind="budget_warning", actor="system", data=warn)
     record_now(engine, kind="budget_warning", actor="system", data={**warn, "threshold": 95})
     record_now(engine, kind="budget_exceeded", actor="system", data={"scope": "agent"})
-    for reasons in (["price_mismatch"], ["price_mismatch", "unknown_supplier"]):
-        record_now(engine, kind="hold_created", actor="system", data={"reasons": reasons})
+    first = _hold(engine, "run_h1", ["price_mismatch"], "120.00")
+    _hold(engine, "run_h2", ["price_mismatch", "unknown_supplier"], "80.50")
     with open_api([]) as api:
         samples = scrape(api)
+        decide_hold(engine, first.id, person="adam", action="reject", note="not ours")
+        after = scrape(api)
     assert value(samples, "tethra_cost_cap_warnings_total", scope="run", threshold="85") == 1
     assert value(samples, "tethra_cost_cap_warnings_total", scope="run", threshold="95") == 1
     assert value(samples, "tethra_cost_cap_stops_total", scope="agent") == 1
     assert value(samples, "tethra_holds_total", reason="price_mismatch") == 2
     assert value(samples, "tethra_holds_total", reason="unknown_supplier") == 1
+    assert value(samples, "tethra_holds_open", reason="price_mismatch") == 2
+    assert value(samples, "tethra_holds_open_amount", currency="EUR") == 200.5
+    assert value(after, "tethra_holds_total", reason="price_mismatch") == 2
+    assert value(after, "tethra_holds_open", reason="price_mismatch") == 1
+    assert value(after, "tethra_holds_open_amount", currency="EUR") == 80.5
+
+
+def _hold(engine: Engine, run_id: str, reasons: list[str], stake: str) -> InvoiceHold:
+    invoice = {"supplier_id": 7, "invoice_number": run_id, "currency": "EUR", "total": stake}
+    findings = [Finding(check=r, reason=r, passed=False) for r in reasons]
+    events: list[Event] = []
+    with session_scope(engine) as session:
+        new = NewHold(run_id, "inv-" + run_id, 1, "olivia", invoice, findings, Decimal(stake))
+        hold = open_hold(session, new, events)
+        record_many(session, events)
+    return hold
 
 
 def test_bus_backlog_dead_letters_and_workers_come_from_redis(
