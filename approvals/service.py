@@ -247,14 +247,16 @@ def _decide_once(
     if action == "deny":
         changes |= {"status": "denied", "decided_at": now}
     else:
-        approvals = session.exec(
-            select(func.count(func.distinct(ApprovalDecision.approver))).where(
-                col(ApprovalDecision.approval_id) == request.id,
-                col(ApprovalDecision.args_hash) == args_hash,
-                col(ApprovalDecision.action).in_(("approve", "edit")),
-            )
-        ).one()
         required = changes.get("approvals_required", request.approvals_required)
+        approvals = 1  # this one: enough when one approver decides alone
+        if required > 1:  # N-of-M: distinct approvers of exactly these arguments
+            approvals = session.exec(
+                select(func.count(func.distinct(ApprovalDecision.approver))).where(
+                    col(ApprovalDecision.approval_id) == request.id,
+                    col(ApprovalDecision.args_hash) == args_hash,
+                    col(ApprovalDecision.action).in_(("approve", "edit")),
+                )
+            ).one()
         if approvals >= required:
             changes |= {"status": "approved", "decided_at": now}
     _compare_and_set(session, request.id, expected, changes)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, insert, update
+from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -35,6 +35,17 @@ from tethra.ids import new_id
 
 _HEAD: Table = AuditChainHead.__table__  # type: ignore[attr-defined]
 _EVENTS: Table = AuditEvent.__table__  # type: ignore[attr-defined]
+_INSERT_MOVING_HEAD = (
+    insert(_EVENTS)
+    .values({c.name: bindparam(f"event_{c.name}", type_=c.type) for c in _EVENTS.c})
+    .add_cte(
+        update(_HEAD)
+        .where(_HEAD.c.id == bindparam("head_id"))
+        .values(last_hash=bindparam("head_hash"))
+        .cte("head")
+    )
+)
+"""PostgreSQL: append one event and move the head to it in one (cached) statement."""
 
 
 def ts_text(ts: datetime) -> str:
@@ -183,14 +194,20 @@ def record_many(session: Session, events: Sequence[Event]) -> list[AuditRecord]:
         digest = event_hash(prev_hash=prev_hash, **fields)  # type: ignore[arg-type]
         records.append(AuditRecord(**fields, prev_hash=prev_hash, hash=digest))
         prev_hash = digest
-    set_head = update(_HEAD).where(_HEAD.c.id == 1).values(last_hash=prev_hash)
     rows = [r.model_dump() for r in records]
-    if session.get_bind().dialect.name == "postgresql":
+    if len(rows) == 1 and session.get_bind().dialect.name == "postgresql":
         # One round trip fewer while the head lock is held: the head moves in a
         # data-modifying CTE of the insert itself.
-        session.exec(insert(_EVENTS).values(rows).add_cte(set_head.cte("head")))
+        session.exec(
+            _INSERT_MOVING_HEAD,
+            params={
+                **{f"event_{name}": value for name, value in rows[0].items()},
+                "head_id": 1,
+                "head_hash": prev_hash,
+            },
+        )
     else:
-        session.exec(set_head)
+        session.exec(update(_HEAD).where(_HEAD.c.id == 1).values(last_hash=prev_hash))
         session.exec(insert(_EVENTS), params=rows)
     return records
 
