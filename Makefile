@@ -42,6 +42,7 @@ test: lint typecheck layers pytest
 bench: setup
 	$(BIN)/python bench/policy.py
 	$(BIN)/python bench/bus.py
+	$(BIN)/python bench/invoices.py
 
 clean:
 	rm -rf $(VENV) .tethra .mypy_cache .ruff_cache .pytest_cache
