@@ -41,7 +41,7 @@ from tethra.db import create_db_engine, migrate, utcnow
 from tethra.errors import ConfigError
 from tethra.ids import new_id
 from tethra.settings import Settings
-from tethra.users import create_user
+from tethra.users import DEMO_USERS, create_user
 from tools.catalog import default_registry
 from tools.seed import seed_demo_data
 
@@ -49,13 +49,6 @@ Mode = Literal["live", "record", "replay"]
 RECORDINGS_DIR = Path(__file__).parent / "recordings"
 DEMO_NOW = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 """Demo data is anchored here so dates in tool results never change between runs."""
-PEOPLE = (
-    ("olivia", "operator"),
-    ("adam", "approver"),
-    ("erin", "approver"),
-    ("aria", "auditor"),
-    ("root", "admin"),
-)
 
 
 @dataclass(frozen=True)
@@ -119,7 +112,7 @@ class _Suite:
         try:
             migrate(engine)
             seed_demo_data(engine, now=DEMO_NOW)
-            for name, role in PEOPLE:
+            for name, role in DEMO_USERS:
                 create_user(engine, name, role)
         finally:
             engine.dispose()

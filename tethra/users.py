@@ -22,6 +22,14 @@ from tethra.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 Role = Literal["operator", "approver", "auditor", "admin"]
 ROLES: tuple[str, ...] = get_args(Role)
+DEMO_USERS: tuple[tuple[str, Role], ...] = (
+    ("olivia", "operator"),
+    ("adam", "approver"),
+    ("erin", "approver"),
+    ("aria", "auditor"),
+    ("root", "admin"),
+)
+"""The people `tethra init` seeds for the demo, the golden cases and the browser tests."""
 
 
 class User(SQLModel, table=True):

@@ -27,18 +27,11 @@ from sqlalchemy import create_engine, text
 from tests.conftest import PG_ADMIN_URL
 from tethra.db import create_db_engine, migrate
 from tethra.migrations import load_all_models
-from tethra.users import create_user
+from tethra.users import DEMO_USERS, create_user
 from tools.seed import seed_demo_data
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("TETHRA_TEST_CHROMIUM", "/usr/bin/chromium"))
-PEOPLE = (
-    ("olivia", "operator"),
-    ("adam", "approver"),
-    ("erin", "approver"),
-    ("aria", "auditor"),
-    ("root", "admin"),
-)
 
 
 @dataclass(frozen=True)
@@ -65,7 +58,7 @@ def start_server(tmp: Path, url: str | None = None) -> tuple[subprocess.Popen[by
     migrate(engine)
     load_all_models().create_all(engine)
     seed_demo_data(engine)
-    keys = {name: create_user(engine, name, role)[1] for name, role in PEOPLE}
+    keys = {name: create_user(engine, name, role)[1] for name, role in DEMO_USERS}
     engine.dispose()
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TETHRA_", "OTEL_"))}

@@ -9,18 +9,10 @@ from sqlmodel import Session
 
 from tethra.cli.context import engine_only, settings
 from tethra.db import create_db_engine, migrate
-from tethra.users import User, create_user
+from tethra.users import DEMO_USERS, User, create_user
 from tools.seed import seed_demo_data
 
 users_app = typer.Typer(no_args_is_help=True)
-
-DEMO_USERS = (
-    ("olivia", "operator"),
-    ("adam", "approver"),
-    ("erin", "approver"),
-    ("aria", "auditor"),
-    ("root", "admin"),
-)
 
 
 def init(

@@ -16,13 +16,12 @@ from urllib.parse import quote
 
 import httpx
 from langchain_core.runnables import RunnableConfig
-from langchain_core.tools import StructuredTool
 from pydantic import SecretStr
 
 from tethra.errors import ToolFailed
 from tethra.logging import get_logger
 from tools.adapters.definitions import HttpOperation, SecretRef
-from tools.adapters.schema import model_from_schema
+from tools.adapters.schema import remote_tool
 from tools.spec import JSONValue, RegisteredTool, ToolMeta, context_from
 
 log = get_logger(__name__)
@@ -58,21 +57,13 @@ def http_tool(
     args_schema: dict[str, Any],
     secrets: Secrets,
 ) -> RegisteredTool:
-    model = model_from_schema(name, args_schema)
-
     def run(config: RunnableConfig, **kwargs: Any) -> JSONValue:
         ctx = context_from(config)
         return call(operation, kwargs, ctx.idempotency_key, secrets, retry=meta.idempotent)
 
-    tool = StructuredTool.from_function(
-        func=run,
-        name=name,
-        description=description,
-        args_schema=args_schema,
-        infer_schema=False,
-        metadata={"system": meta.system, "effect": meta.effect},
+    return remote_tool(
+        name=name, description=description, meta=meta, args_schema=args_schema, run=run
     )
-    return RegisteredTool(name=name, tool=tool, meta=meta, args_schema=model)
 
 
 def call(

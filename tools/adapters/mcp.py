@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 import anyio
 import httpx
 from langchain_core.runnables import RunnableConfig
-from langchain_core.tools import StructuredTool
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import get_default_environment, stdio_client
 from mcp.client.streamable_http import streamable_http_client
@@ -31,7 +30,7 @@ from mcp.types import CallToolResult, TextContent, Tool
 from tethra.errors import InvalidInput, ToolFailed
 from tools.adapters.definitions import Candidate, McpServer, McpSource
 from tools.adapters.http import Secrets, auth_headers
-from tools.adapters.schema import model_from_schema
+from tools.adapters.schema import model_from_schema, remote_tool
 from tools.registrations import EffectSource
 from tools.spec import Effect, JSONValue, RegisteredTool, ToolMeta, context_from
 
@@ -104,8 +103,6 @@ def mcp_tool(
     args_schema: dict[str, Any],
     secrets: Secrets,
 ) -> RegisteredTool:
-    model = model_from_schema(name, args_schema)
-
     def run(config: RunnableConfig, **kwargs: Any) -> JSONValue:
         key = context_from(config).idempotency_key
         try:
@@ -118,15 +115,9 @@ def mcp_tool(
             raise ToolFailed(f"MCP server call failed: {_describe(exc)}") from exc
         return _answer(remote_name, result)
 
-    tool = StructuredTool.from_function(
-        func=run,
-        name=name,
-        description=description,
-        args_schema=args_schema,
-        infer_schema=False,
-        metadata={"system": meta.system, "effect": meta.effect},
+    return remote_tool(
+        name=name, description=description, meta=meta, args_schema=args_schema, run=run
     )
-    return RegisteredTool(name=name, tool=tool, meta=meta, args_schema=model)
 
 
 def _answer(remote_name: str, result: CallToolResult) -> JSONValue:

@@ -10,11 +10,14 @@ accepted loosely. Property names are kept exactly (as aliases), whatever their s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
+from langchain_core.tools import StructuredTool
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from tethra.errors import InvalidInput
+from tools.spec import RegisteredTool, ToolMeta
 
 _SCALARS: dict[str, Any] = {"string": str, "integer": int, "number": float, "boolean": bool}
 _CONSTRAINTS = {
@@ -38,6 +41,29 @@ def model_from_schema(name: str, schema: Any) -> type[BaseModel]:
     if schema.get("type", "object") != "object":
         raise InvalidInput(f"{name}: the args schema must have type 'object'")
     return _object_model(_model_name(name), schema, name, 0)
+
+
+def remote_tool(
+    *,
+    name: str,
+    description: str,
+    meta: ToolMeta,
+    args_schema: dict[str, Any],
+    run: Callable[..., Any],
+) -> RegisteredTool:
+    """A tool whose arguments are described by a JSON Schema from elsewhere (an OpenAPI
+    operation, an MCP server): validated by a model built from that schema, executed by
+    ``run(config, **args)``."""
+    model = model_from_schema(name, args_schema)
+    tool = StructuredTool.from_function(
+        func=run,
+        name=name,
+        description=description,
+        args_schema=args_schema,
+        infer_schema=False,
+        metadata={"system": meta.system, "effect": meta.effect},
+    )
+    return RegisteredTool(name=name, tool=tool, meta=meta, args_schema=model)
 
 
 def _model_name(name: str) -> str:
