@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import func, insert, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
@@ -233,8 +233,8 @@ def _decide_once(
             "approver_role": decision.approver_role or request.approver_role,
         }
     args_hash = changes.get("args_hash", request.args_hash)
-    session.add(
-        ApprovalDecision(
+    session.execute(  # a repeat by the same approver fails here (unique) -> Conflict
+        insert(ApprovalDecision).values(
             approval_id=request.id,
             approver=approver.name,
             action=action,
@@ -243,7 +243,6 @@ def _decide_once(
             created_at=now,
         )
     )
-    session.flush()
     if action == "deny":
         changes |= {"status": "denied", "decided_at": now}
     else:
