@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.runnables import Runnable, RunnableBinding
@@ -26,6 +27,22 @@ CHARS_PER_TOKEN = 4
 
 def format_tools(tools: Sequence[ToolLike]) -> list[dict[str, Any]]:
     return [convert_to_openai_tool(t) for t in tools]
+
+
+class BindsTools(BaseChatModel):
+    """A local chat model that takes tools as OpenAI-format dicts in its call kwargs,
+    as provider models do, so what it was offered can be read back from the binding."""
+
+    def bind_tools(
+        self,
+        tools: Sequence[ToolLike],
+        *,
+        tool_choice: str | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        if tool_choice is not None:
+            kwargs["tool_choice"] = tool_choice
+        return self.bind(tools=format_tools(tools), **kwargs)
 
 
 def tool_names(tools: Sequence[Any] | None) -> list[str]:

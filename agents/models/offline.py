@@ -22,12 +22,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolCall, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.runnables import Runnable
 
-from agents.models.common import ToolLike, format_tools, tool_descriptions, usage_for
+from agents.models.common import BindsTools, tool_descriptions, usage_for
 from agents.models.offline_parser import capabilities, is_help, parse_message
 from agents.models.offline_results import Call, Request, ToolResult, summarise
 
@@ -177,7 +175,7 @@ def respond(
     return f"I did not understand: there is no new request to act on. {_can_do(bound)}", []
 
 
-class OfflineChatModel(BaseChatModel):
+class OfflineChatModel(BindsTools):
     """Deterministic stand-in for a provider model (``TETHRA_MODEL=offline``)."""
 
     model_name: str = MODEL_NAME
@@ -189,17 +187,6 @@ class OfflineChatModel(BaseChatModel):
     @property
     def _identifying_params(self) -> dict[str, Any]:
         return {"model_name": self.model_name}
-
-    def bind_tools(
-        self,
-        tools: Sequence[ToolLike],
-        *,
-        tool_choice: str | None = None,
-        **kwargs: Any,
-    ) -> Runnable[LanguageModelInput, AIMessage]:
-        if tool_choice is not None:
-            kwargs["tool_choice"] = tool_choice
-        return self.bind(tools=format_tools(tools), **kwargs)
 
     def _generate(
         self,

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import (
     AIMessage,
     BaseMessage,
@@ -32,7 +32,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
-from agents.models.common import ToolLike, format_tools, tool_names
+from agents.models.common import BindsTools, tool_names
 from tethra.errors import RunFailure
 
 _NOISE = (
@@ -97,7 +97,7 @@ class Cassette(BaseModel):
         return message if isinstance(message, AIMessage) else None
 
 
-class RecordingChatModel(BaseChatModel):
+class RecordingChatModel(BindsTools):
     """``record``: call ``inner`` and store; ``replay``: answer from the cassette only."""
 
     cassette: SkipValidation[Cassette]
@@ -114,17 +114,6 @@ class RecordingChatModel(BaseChatModel):
     @property
     def _identifying_params(self) -> dict[str, Any]:
         return {"model_name": self.tethra_model_id, "mode": self.mode}
-
-    def bind_tools(
-        self,
-        tools: Sequence[ToolLike],
-        *,
-        tool_choice: str | None = None,
-        **kwargs: Any,
-    ) -> Runnable[LanguageModelInput, AIMessage]:
-        if tool_choice is not None:
-            kwargs["tool_choice"] = tool_choice
-        return self.bind(tools=format_tools(tools), **kwargs)
 
     def _generate(
         self,
