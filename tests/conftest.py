@@ -14,19 +14,17 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 from approvals.keys import RedisKeys
+from tests.databases import PG_ADMIN_URL, scratch_database
 from tethra.db import create_db_engine, migrate
 from tethra.logging import configure_logging
 from tethra.migrations import load_all_models
 
 configure_logging("WARNING", "console")  # tests assert on behaviour, not on log lines
-
-PG_ADMIN_URL = os.environ.get(
-    "TETHRA_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 
 
 def _prepare_schema(engine: Engine) -> None:
@@ -41,18 +39,11 @@ def _prepare_schema(engine: Engine) -> None:
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
-    name = f"tethra_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # pragma: no cover - environment problem, say what to do
+        with scratch_database("tethra_test") as url:
+            yield url
+    except OperationalError as exc:  # pragma: no cover - environment problem, say what to do
         pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is not reachable ({exc}); start it first")
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ approver role and the compare-and-set themselves; the pages only offer the forms
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Path, Request
@@ -19,12 +18,12 @@ from api.deps import EngineDep, RuntimeDep
 from api.errors import status_for
 from api.routers.invoices import workflow
 from api.web.deps import DeciderPost, InboxReader
-from api.web.render import WebRoute, page
+from api.web.render import WebRoute, json_object_field, page
 from api.web.session import WebSession
 from approvals.holds import get_hold, list_holds
 from approvals.spot_checks import error_rate, list_spot_checks, mark
 from graph.runtime import Runtime
-from tethra.errors import InvalidInput, UserError
+from tethra.errors import UserError
 from tethra.users import has_role
 
 router = APIRouter(prefix="/web/holds", route_class=WebRoute, include_in_schema=False)
@@ -84,18 +83,6 @@ def hold(
     return _detail(request, session, rt, hold_id, {"done": done})
 
 
-def _values(action: str, text: str) -> dict[str, Any] | None:
-    if action != "correct":
-        return None
-    try:
-        values = json.loads(text or "{}")
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"the corrected values are not valid JSON: {exc.msg}") from exc
-    if not isinstance(values, dict) or not values:
-        raise InvalidInput('give the corrected values as a JSON object, e.g. {"total": 1180.0}')
-    return values
-
-
 @router.post("/{hold_id}/decide")
 def decide(
     request: Request,
@@ -112,7 +99,11 @@ def decide(
             person=session.user.name,
             action=action,
             note=note.strip(),
-            values=_values(action, values),
+            values=(
+                json_object_field(values, "corrected values", '{"total": 1180.0}')
+                if action == "correct"
+                else None
+            ),
         )
     except UserError as exc:
         extra = {"error": str(exc), "note": note, "values_text": values}

@@ -8,7 +8,6 @@ why someone cannot decide, so the buttons are not offered in vain.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -20,7 +19,7 @@ from api.conversation import thread_messages, to_out_all
 from api.deps import EngineDep, RuntimeDep
 from api.errors import status_for
 from api.web.deps import DeciderPost, InboxReader
-from api.web.render import WebRoute, page
+from api.web.render import WebRoute, json_object_field, page
 from api.web.session import WebSession
 from approvals.models import ApprovalDecision, ApprovalRequest
 from approvals.service import approvals_so_far, get_request, list_requests
@@ -170,20 +169,6 @@ def status_fragment(
     return page(request, "approval_status.html", session, {"a": approval, "decisions": decisions})
 
 
-def _edited_args(action: str, args_text: str) -> dict[str, Any] | None:
-    if action != "edit":
-        return None
-    try:
-        args = json.loads(args_text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(
-            f"the edited arguments are not valid JSON: {exc.msg} (line {exc.lineno})"
-        ) from exc
-    if not isinstance(args, dict):
-        raise InvalidInput('the edited arguments must be a JSON object, e.g. {"amount": 120}')
-    return args
-
-
 @router.post("/{approval_id}/decide")
 def decide(
     request: Request,
@@ -200,7 +185,11 @@ def decide(
             approver=session.user.name,
             action=action,
             comment=comment.strip(),
-            edited_args=_edited_args(action, args),
+            edited_args=(
+                json_object_field(args, "edited arguments", '{"amount": 120}')
+                if action == "edit"
+                else None
+            ),
         )
     except UserError as exc:
         extra = {"error": str(exc), "comment": comment, "args_text": args}

@@ -22,7 +22,7 @@ from fastapi.templating import Jinja2Templates
 from api.errors import status_for
 from api.web.deps import TEMPLATES, get_web
 from api.web.session import CSRF_FIELD, CSRF_HEADER, SignInRequired, WebSession
-from tethra.errors import TethraError
+from tethra.errors import InvalidInput, TethraError
 from tethra.users import has_role
 
 NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -162,3 +162,15 @@ class WebRoute(APIRoute):
                 return error_page(request, 422, _form_problem(exc))
 
         return guarded
+
+
+def json_object_field(text: str, what: str, example: str) -> dict[str, Any]:
+    """A form field holding a JSON object (edited arguments, corrected values); anything
+    else is refused with a message naming the field, before a service is called."""
+    try:
+        value = json.loads(text or "{}")
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"the {what} are not valid JSON: {exc.msg} (line {exc.lineno})") from exc
+    if not isinstance(value, dict) or not value:
+        raise InvalidInput(f"give the {what} as a JSON object, e.g. {example}")
+    return value

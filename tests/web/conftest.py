@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,9 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
-from sqlalchemy import create_engine, text
 
-from tests.conftest import PG_ADMIN_URL
+from tests.databases import scratch_database
 from tethra.db import create_db_engine, migrate
 from tethra.migrations import load_all_models
 from tethra.users import DEMO_USERS, create_user
@@ -94,16 +92,8 @@ def start_server(tmp: Path, url: str | None = None) -> tuple[subprocess.Popen[by
 def own_pg_database() -> Iterator[str]:
     """A PostgreSQL database of its own (the shared test database is emptied after
     every test, which would pull the rug from under a server running a whole module)."""
-    name = f"tethra_web_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database("tethra_web") as url:
+        yield url
 
 
 @contextmanager
