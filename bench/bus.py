@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from langgraph.types import Command
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 from pydantic import BaseModel
-from sqlalchemy import insert, text
+from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -59,7 +59,6 @@ from graph.checkpointer import open_checkpointer
 from graph.runtime import Runtime
 from policies.decision import Decision
 from policies.engine import PolicyEngine
-from tests.databases import scratch_database
 from tethra.db import create_db_engine, migrate, session_scope, utcnow
 from tethra.logging import configure_logging
 from tethra.settings import Settings
@@ -144,8 +143,18 @@ def model() -> ScriptedChatModel:
     return ScriptedChatModel([respond] * 1_000_000)
 
 
-def bench_database() -> AbstractContextManager[str]:
-    return scratch_database("tethra_bench", PG_ADMIN)
+@contextmanager
+def bench_database() -> Iterator[str]:
+    name = f"tethra_bench_{os.getpid()}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @contextmanager
