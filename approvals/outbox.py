@@ -24,9 +24,9 @@ from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Column, event, insert, or_, update
+from sqlalchemy import JSON, Column, Table, event, insert, or_, select, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel import Field, Session, SQLModel
 
 from approvals.bus import Bus
 from approvals.events import EVENT_ADAPTER, BusEvent
@@ -48,6 +48,8 @@ class OutboxMessage(SQLModel, table=True):
     published_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), index=True))
 
 
+_OUTBOX: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
+"""Statements on the hot path use the table (Core), skipping the ORM's bulk machinery."""
 Captured = list[tuple[int, BusEvent]]
 _capture: ContextVar[Captured | None] = ContextVar("outbox_capture", default=None)
 _UNCOMMITTED = "tethra.outbox.uncommitted"
@@ -57,7 +59,7 @@ def add(session: Session, bus_event: BusEvent) -> None:
     """Queue ``bus_event`` in the caller's transaction; it is sent only if that commits."""
     now = utcnow()
     sink = _capture.get()
-    stmt = insert(OutboxMessage).values(
+    stmt = insert(_OUTBOX).values(
         kind=bus_event.kind,
         event=EVENT_ADAPTER.dump_python(bus_event, mode="json"),
         created_at=now,
@@ -66,7 +68,7 @@ def add(session: Session, bus_event: BusEvent) -> None:
     if sink is None:
         session.execute(stmt)
         return
-    row_id = session.execute(stmt.returning(OutboxMessage.__table__.c.id)).scalar_one()  # type: ignore[attr-defined]
+    row_id = session.execute(stmt.returning(_OUTBOX.c.id)).scalar_one()
     session.info.setdefault(_UNCOMMITTED, []).append((sink, row_id, bus_event))
 
 
@@ -105,31 +107,28 @@ def relay(
     for side tables that must see every event exactly once, such as webhook deliveries.
     """
     now = utcnow()
-    with session_scope(engine) as session:
-        query = (
-            select(OutboxMessage)
-            .where(
-                col(OutboxMessage.published_at).is_(None),
-                or_(
-                    col(OutboxMessage.claimed_until).is_(None),
-                    col(OutboxMessage.claimed_until) < now,
-                ),
-            )
-            .order_by(col(OutboxMessage.id))
-            .limit(batch)
+    due = (
+        select(_OUTBOX.c.id)
+        .where(
+            _OUTBOX.c.published_at.is_(None),
+            or_(_OUTBOX.c.claimed_until.is_(None), _OUTBOX.c.claimed_until < now),
         )
-        if engine.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        rows = list(session.exec(query))
+        .order_by(_OUTBOX.c.id)
+        .limit(batch)
+    )
+    if engine.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    claim = (
+        update(_OUTBOX)
+        .where(_OUTBOX.c.id.in_(due))
+        .values(claimed_until=now + CLAIM)
+        .returning(_OUTBOX.c.id, _OUTBOX.c.event)
+    )
+    with session_scope(engine) as session:
+        rows = sorted(session.execute(claim).tuples())  # one statement: find and claim
         if not rows:
             return 0
-        ids = [r.id for r in rows]
-        session.execute(
-            update(OutboxMessage)
-            .where(col(OutboxMessage.id).in_(ids))
-            .values(claimed_until=now + CLAIM)
-        )
-        events = [(r.id, EVENT_ADAPTER.validate_python(r.event)) for r in rows]
+        events = [(row_id, EVENT_ADAPTER.validate_python(event)) for row_id, event in rows]
         for row_id, bus_event in events:
             for observe in observers:
                 observe(session, bus_event, f"outbox-{row_id}")
@@ -164,8 +163,8 @@ def _publish(
                     for observe in observers:
                         observe(session, bus_event, f"outbox-{row_id}")
                 session.execute(
-                    update(OutboxMessage)
-                    .where(col(OutboxMessage.id).in_([row_id for row_id, _ in sent]))
+                    update(_OUTBOX)
+                    .where(_OUTBOX.c.id.in_([row_id for row_id, _ in sent]))
                     .values(published_at=utcnow())
                 )
     return len(sent)

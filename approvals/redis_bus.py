@@ -123,7 +123,13 @@ class RedisBus:
 
     # --- consuming -----------------------------------------------------------------------
     def consume(
-        self, handler: Handler, *, consumer: str, block_ms: int = 1000, count: int = 10
+        self,
+        handler: Handler,
+        *,
+        consumer: str,
+        block_ms: int = 1000,
+        count: int = 10,
+        reclaim: bool = True,
     ) -> int:
         """Handle up to ``count`` events as ``consumer``; returns how many were settled.
 
@@ -131,10 +137,11 @@ class RedisBus:
         below ``max_deliveries`` leaves the event pending; it comes back through
         XAUTOCLAIM after ``min_idle_ms``. Stale pending events are reclaimed first, then
         new ones read (waiting up to ``block_ms``; ``block_ms <= 0`` does not wait, since
-        Redis would read BLOCK 0 as "forever").
+        Redis would read BLOCK 0 as "forever"). ``reclaim=False`` skips the reclaiming,
+        for a caller that reclaims on a timer rather than on every call.
         """
         try:
-            return self._consume_once(handler, consumer, block_ms, count)
+            return self._consume_once(handler, consumer, block_ms, count, reclaim)
         except redis.ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
@@ -147,7 +154,7 @@ class RedisBus:
             )
             self._claim_cursor.pop(consumer, None)
             self._create_group(start)
-            return self._consume_once(handler, consumer, block_ms, count)
+            return self._consume_once(handler, consumer, block_ms, count, reclaim)
 
     def _recovery_start(self, consumer: str) -> str:
         """Where a recreated group starts: neither replay the world nor drop new events.
@@ -159,8 +166,10 @@ class RedisBus:
         last = self._last_seen.get(consumer)
         return "0" if last is None or self.epoch_missing() else last
 
-    def _consume_once(self, handler: Handler, consumer: str, block_ms: int, count: int) -> int:
-        batch = self._reclaim(consumer, count)
+    def _consume_once(
+        self, handler: Handler, consumer: str, block_ms: int, count: int, reclaim: bool
+    ) -> int:
+        batch = self._reclaim(consumer, count) if reclaim else []
         room = count - len(batch)
         if room > 0:
             reply = self.client.xreadgroup(

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import Table, bindparam, func, insert, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from approvals import outbox
@@ -32,7 +31,7 @@ from policies.decision import Decision
 from tethra.db import rows_affected, session_scope, utcnow
 from tethra.errors import Conflict, Forbidden, InvalidInput, NotFound
 from tethra.ids import new_id
-from tethra.users import get_user, has_role
+from tethra.users import User, role_allows
 
 Reclassify = Callable[
     [Session, ApprovalRequest, dict[str, Any]], tuple[dict[str, Any], str, Decision]
@@ -63,6 +62,20 @@ class DecideOutcome:
 
 class _LostRace(Exception):
     pass
+
+
+_REQUESTS: Table = ApprovalRequest.__table__  # type: ignore[attr-defined]
+_USERS: Table = User.__table__  # type: ignore[attr-defined]
+_REQUEST_AND_APPROVER = (
+    select(  # type: ignore[call-overload]
+        _REQUESTS,
+        _USERS.c.role.label("approver_held_role"),
+        _USERS.c.active.label("approver_active"),
+    )
+    .select_from(_REQUESTS.outerjoin(_USERS, _USERS.c.name == bindparam("approver")))
+    .where(_REQUESTS.c.id == bindparam("id"))
+)
+_INSERT_DECISION = insert(ApprovalDecision.__table__)  # type: ignore[attr-defined]
 
 
 def create_request(
@@ -195,17 +208,25 @@ def _decide_once(
     reclassify: Reclassify | None,
     now: datetime,
 ) -> DecideOutcome:
-    request = get_request(session, approval_id)
+    # The request and the approver's role in one round trip, as plain rows: deciding is
+    # on the path from a click to the tool running, so it stays lean (Core statements).
+    row = session.execute(_REQUEST_AND_APPROVER, {"id": approval_id, "approver": approver_name})
+    loaded = row.first()
+    if loaded is None:
+        raise NotFound(f"no approval request {approval_id!r}")
+    request = ApprovalRequest(**{c.name: loaded._mapping[c] for c in _REQUESTS.c})
     if request.status != "pending":
         last = _last_decider(session, request.id)
         by = f" by {last}" if last else ""
         raise Conflict(f"request {request.id} is already {request.status}{by}")
     if request.deadline <= now:
         raise Conflict(f"request {request.id} expired at {request.deadline.isoformat()}")
-    approver = get_user(session, approver_name)
-    if approver.name == request.requester:
+    held: str | None = loaded.approver_held_role if loaded.approver_active else None
+    if held is None:
+        raise NotFound(f"no active user named {approver_name!r}")
+    if approver_name == request.requester:
         raise Forbidden("the requester of a call cannot decide on it; another person must")
-    if not has_role(approver, request.approver_role):
+    if not role_allows(held, request.approver_role):
         raise Forbidden(f"deciding this request needs the {request.approver_role!r} role")
 
     expected = request.version
@@ -220,7 +241,7 @@ def _decide_once(
             raise InvalidInput(
                 f"the edited call would be denied by rule {decision.rule}: {decision.reason}"
             )
-        if decision.tier == "review" and not has_role(approver, decision.approver_role or ""):
+        if decision.tier == "review" and not role_allows(held, decision.approver_role or ""):
             raise Forbidden(f"the edited call needs the {decision.approver_role!r} role")
         changes |= {
             "args": args,
@@ -234,14 +255,15 @@ def _decide_once(
         }
     args_hash = changes.get("args_hash", request.args_hash)
     session.execute(  # a repeat by the same approver fails here (unique) -> Conflict
-        insert(ApprovalDecision).values(
-            approval_id=request.id,
-            approver=approver.name,
-            action=action,
-            comment=comment,
-            args_hash=args_hash,
-            created_at=now,
-        )
+        _INSERT_DECISION,
+        {
+            "approval_id": request.id,
+            "approver": approver_name,
+            "action": action,
+            "comment": comment,
+            "args_hash": args_hash,
+            "created_at": now,
+        },
     )
     if action == "deny":
         changes |= {"status": "denied", "decided_at": now}
@@ -260,7 +282,7 @@ def _decide_once(
             changes |= {"status": "approved", "decided_at": now}
     _compare_and_set(session, request.id, expected, changes)
     for field, value in changes.items():  # the row now holds exactly these values
-        set_committed_value(request, field, value)
+        setattr(request, field, value)
     if request.status in ("approved", "denied"):
         outbox.add(
             session,
@@ -269,20 +291,20 @@ def _decide_once(
                 run_id=request.run_id,
                 thread_id=request.thread_id,
                 status="approved" if request.status == "approved" else "denied",
-                approver=approver.name,
+                approver=approver_name,
                 call_key=request.call_key,
             ),
         )
     record(
         session,
         kind="approval_decision",
-        actor=approver.name,
+        actor=approver_name,
         run_id=request.run_id,
         thread_id=request.thread_id,
         data={
             "approval_id": request.id,
             "decision": action,
-            "approver": approver.name,
+            "approver": approver_name,
             "comment": comment,
             "args_hash": request.args_hash,
             "status": request.status,
@@ -296,11 +318,11 @@ def _compare_and_set(
     session: Session, approval_id: str, expected_version: int, changes: dict[str, Any]
 ) -> None:
     result = session.execute(
-        update(ApprovalRequest)
+        update(_REQUESTS)
         .where(
-            col(ApprovalRequest.id) == approval_id,
-            col(ApprovalRequest.version) == expected_version,
-            col(ApprovalRequest.status) == "pending",
+            _REQUESTS.c.id == approval_id,
+            _REQUESTS.c.version == expected_version,
+            _REQUESTS.c.status == "pending",
         )
         .values(**changes)
     )
@@ -327,18 +349,15 @@ def approvals_so_far(session: Session, request: ApprovalRequest) -> list[Approva
     )
 
 
-def mark_executed(session: Session, request: ApprovalRequest) -> None:
-    """approved -> executed, in the caller's transaction (with the execution record)."""
+def mark_executed(session: Session, approval_id: str) -> bool:
+    """approved -> executed, in the caller's transaction (with the execution record);
+    False if the request was not approved (a takeover of an older claim, say)."""
     result = session.execute(
-        update(ApprovalRequest)
-        .where(
-            col(ApprovalRequest.id) == request.id,
-            col(ApprovalRequest.status) == "approved",
-        )
-        .values(status="executed", version=ApprovalRequest.version + 1)
+        update(_REQUESTS)
+        .where(_REQUESTS.c.id == approval_id, _REQUESTS.c.status == "approved")
+        .values(status="executed", version=_REQUESTS.c.version + 1)
     )
-    if rows_affected(result) != 1:
-        raise Conflict(f"request {request.id} is not approved")
+    return rows_affected(result) == 1
 
 
 def expire_request(session: Session, request: ApprovalRequest, now: datetime) -> bool:

@@ -64,7 +64,7 @@ from tethra.logging import configure_logging
 from tethra.settings import Settings
 from tethra.users import create_user
 from tethra.worker import Worker, WorkerOptions, install_signal_handlers
-from tools.registry import ToolRegistry
+from tools.adapters.live import LiveRegistry
 from tools.spec import Money, ToolContext, adapter
 
 PG_ADMIN = os.environ.get("TETHRA_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -168,7 +168,7 @@ def runtime(url: str, bus: RedisBus) -> Iterator[Runtime]:
     with open_checkpointer(Settings(database_url=url)) as saver:
         yield assemble(
             engine=engine,
-            registry=ToolRegistry([PAY]),
+            registry=LiveRegistry([PAY], engine, {}),  # as deployed: follows registrations
             policy=PolicyEngine.from_text(POLICY),
             agent=definition,
             model=model(),

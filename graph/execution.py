@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from langchain_core.messages import ToolMessage
-from sqlalchemy import update
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
@@ -60,6 +60,51 @@ def settle(gov: Governance, key: str) -> ToolMessage | Pending:
     if rec.status in ("allowed", "approved"):
         return _execute(gov, rec, claim_from=("allowed", "approved"))
     return _take_over(gov, rec)
+
+
+def settle_approved(gov: Governance, key: str) -> ToolMessage | Pending:
+    """``settle`` for a call whose approval was just decided: the worker's path from a
+    decision to the tool running.
+
+    The common case, approved and still bound to its arguments under the current policy,
+    is claimed in one statement (UPDATE ... FROM the request), verified, and run. Anything
+    else (denied, expired, altered, the policy changed, claimed already) goes through
+    ``settle``, which says why.
+    """
+    with session_scope(gov.engine) as session:
+        gov.registry.refresh(session)  # its tool may have been enabled or disabled since
+        row = session.execute(
+            _CLAIM_APPROVED, {"call_key": key, "policy": gov.policy.version, "started": utcnow()}
+        ).first()
+        rec = None if row is None else ToolCallRecord(**row._mapping)
+        if rec is not None and call_hash(rec.tool, rec.args, gov.policy.version) != rec.args_hash:
+            rec = None  # altered after approval: undo the claim; settle() refuses it
+            session.rollback()
+    if rec is None:
+        return settle(gov, key)
+    return run_claimed(gov, rec)
+
+
+_CALLS: Table = ToolCallRecord.__table__  # type: ignore[attr-defined]
+_REQUESTS: Table = ApprovalRequest.__table__  # type: ignore[attr-defined]
+_CLAIM_APPROVED = (
+    update(_CALLS)
+    .where(
+        _CALLS.c.key == bindparam("call_key"),
+        _CALLS.c.status == "pending",
+        _CALLS.c.approval_id == _REQUESTS.c.id,
+        _REQUESTS.c.status.in_(("approved", "executed")),
+        _REQUESTS.c.policy_version == bindparam("policy"),
+    )
+    .values(
+        status="executing",
+        exec_started_at=bindparam("started"),
+        args=_REQUESTS.c.args,
+        args_hash=_REQUESTS.c.args_hash,
+    )
+    .returning(*_CALLS.c)
+)
+"""Carry an approval over to its call and claim it for execution, in one statement."""
 
 
 def _apply_approval(
@@ -134,9 +179,7 @@ def _verified(gov: Governance, request: ApprovalRequest) -> dict[str, Any]:
 
 def _cas(session: Session, key: str, expected: tuple[str, ...], changes: dict[str, Any]) -> bool:
     result = session.execute(
-        update(ToolCallRecord)
-        .where(col(ToolCallRecord.key) == key, col(ToolCallRecord.status).in_(expected))
-        .values(**changes)
+        update(_CALLS).where(_CALLS.c.key == key, _CALLS.c.status.in_(expected)).values(**changes)
     )
     return bool(rows_affected(result) == 1)
 
@@ -203,9 +246,7 @@ def _run_claimed(gov: Governance, rec: ToolCallRecord) -> ToolMessage:
     with session_scope(gov.engine) as session:
         _cas(session, rec.key, ("executing",), changes)
         if rec.approval_id:
-            request = session.get(ApprovalRequest, rec.approval_id)
-            if request is not None and request.status == "approved":
-                mark_executed(session, request)
+            mark_executed(session, rec.approval_id)
         outbox.add(
             session,
             ToolExecuted(

@@ -34,7 +34,7 @@ from approvals.outbox import Observer, publish_after_commit, publish_captured, r
 from approvals.service import DecideOutcome, decide, expire_overdue, warn_expiring
 from audit.events import EventKind
 from audit.trail import Event, record, record_many
-from graph.execution import settle
+from graph.execution import settle_approved
 from graph.governance import Governance, run_totals
 from graph.records import Run, ToolCallRecord
 from policies.budgets import BudgetExceeded
@@ -342,7 +342,6 @@ class Runtime:
         then replays the recorded result like any other settled call.
         """
         if isinstance(event, ApprovalDecided) and event.status == "approved":
-            self.gov.registry.refresh()  # its tool may have been enabled after we started
             self._settle_approved(event.approval_id, event.call_key)
         if isinstance(event, ApprovalDecided | ApprovalExpired | RunResume):
             self.resume(event.thread_id)
@@ -356,7 +355,7 @@ class Runtime:
         if key is not None:
             # If another process is executing it, the resumed run will see the result.
             with suppress(ExecutionInProgress):
-                settle(self.gov, key)
+                settle_approved(self.gov, key)
 
     def relay(self) -> int:
         """Publish what committed to the outbox (in-process: handled right here)."""

@@ -48,7 +48,11 @@ def _hash_key(key: str) -> str:
 
 def has_role(user: User, role: str) -> bool:
     """Admins hold every role; everyone else exactly their own."""
-    return user.role in (role, "admin")
+    return role_allows(user.role, role)
+
+
+def role_allows(held: str, needed: str) -> bool:
+    return held in (needed, "admin")
 
 
 def create_user(engine: Engine, name: str, role: str) -> tuple[User, str]:

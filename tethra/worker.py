@@ -1,11 +1,14 @@
 """``tethra worker``: consumes the Redis bus and moves runs forward; run as many as needed.
 
-Each loop: heartbeat, relay the outbox, every few seconds sweep deadlines (warn, then
-expire and deny by default), now and then look in SQL for runs the bus forgot (a dead
-worker's run, an event lost with Redis's data), and handle at most one bus event
-(resume the thread it names). Every step is idempotent
-and keyed in SQL, so any number of workers may run, and a killed worker's unacked
-event is reclaimed by another.
+Each loop handles at most one bus event (resume the thread it names). Housekeeping
+runs on timers, not per event, so a backlog of events drains without a SQL round trip
+between each two (a decision waiting behind other events is the latency people feel):
+heartbeat and a check for lost Redis data about every second; relay the outbox when
+idle and at least every ``relay_every_s``; every few seconds sweep deadlines (warn,
+then expire and deny by default); now and then look in SQL for runs the bus forgot (a
+dead worker's run, an event lost with Redis's data). Every step is idempotent and keyed
+in SQL, so any number of workers may run, and a killed worker's unacked event is
+reclaimed by another.
 
 Graceful shutdown (SIGTERM/SIGINT): the event in hand is finished and acknowledged,
 then the loop stops; nothing is half-done because nothing is acknowledged early.
@@ -44,6 +47,10 @@ class WorkerOptions:
     heartbeat_ttl_s: int = 30
     block_ms: int = 1000
     webhook_every_s: float = 2.0
+    relay_every_s: float = 0.5
+    """The outbox's safety net: processes that commit messages relay them themselves."""
+    housekeeping_every_s: float = 1.0
+    """Heartbeat, lost-data check and reclaiming stale events from dead consumers."""
 
 
 class Worker:
@@ -77,29 +84,41 @@ class Worker:
             if self.bus.ensure_group():
                 self._rebuild("bus set up")
             last_sweep = last_reconcile = time.monotonic()
+            last_relay = last_housekeeping = float("-inf")
             failures = 0
+            idle = True
             while not stop.is_set():
                 try:
-                    self._heartbeat()
-                    self.runtime.relay()
-                    if time.monotonic() - last_sweep >= self.options.sweep_every_s:
+                    now = time.monotonic()
+                    housekeeping = now - last_housekeeping >= self.options.housekeeping_every_s
+                    if housekeeping:
+                        self._heartbeat()
+                        # Only the worker that re-marks the epoch rebuilds; others see it set.
+                        if self.bus.epoch_missing() and self.bus.ensure_group():
+                            self._rebuild("Redis lost its data")
+                        last_housekeeping = now
+                    if idle or now - last_relay >= self.options.relay_every_s:
+                        self.runtime.relay()
+                        last_relay = now
+                    if now - last_sweep >= self.options.sweep_every_s:
                         self.runtime.sweep(self.options.warn_within)
-                        last_sweep = time.monotonic()
-                    if time.monotonic() - last_reconcile >= self.options.reconcile_every_s:
+                        last_sweep = now
+                    if now - last_reconcile >= self.options.reconcile_every_s:
                         self.runtime.reconcile()
-                        last_reconcile = time.monotonic()
-                    # Only the worker that re-marks the epoch rebuilds; the others see it set.
-                    if self.bus.epoch_missing() and self.bus.ensure_group():
-                        self._rebuild("Redis lost its data")
-                    self.handled += self.bus.consume(
+                        last_reconcile = now
+                    handled = self.bus.consume(
                         self.handler,
                         consumer=self.id,
                         block_ms=self.options.block_ms,
                         count=1,
+                        reclaim=housekeeping,
                     )
+                    self.handled += handled
+                    idle = handled == 0
                     failures = 0
                 except Exception:
                     failures += 1
+                    idle = True
                     log.exception("worker loop failed; retrying", failures=failures)
                     stop.wait(min(30.0, 0.5 * 2 ** min(failures, 6)))
             notifier.join(15)

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from langchain_core.tools import BaseTool
+from sqlmodel import Session
 
 from tethra.errors import InvalidInput, NotFound, UserError
 from tools.spec import RegisteredTool
@@ -62,11 +63,13 @@ class ToolRegistry:
         """Changes whenever the set of tools changes; a fixed registry never changes."""
         return 0
 
-    def refresh(self) -> bool:
+    def refresh(self, session: Session | None = None) -> bool:
         """Pick up tools registered, enabled or disabled elsewhere; True if any changed.
 
-        Called before each run. A fixed registry has nothing to pick up (see
-        ``tools.adapters.live`` for the one that follows stored registrations)."""
+        Called before each run, and before an approved call runs (in ``session``, the
+        caller's transaction, when given: one transaction fewer on that path). A fixed
+        registry has nothing to pick up (see ``tools.adapters.live`` for the one that
+        follows stored registrations)."""
         return False
 
     def for_agent(self, names: Sequence[str], systems: Sequence[str]) -> list[RegisteredTool]:

@@ -80,6 +80,23 @@ def test_event_read_by_a_dead_consumer_is_reclaimed_after_min_idle(
     assert bus.pending_count() == 0
 
 
+def test_a_consumer_that_reclaims_on_a_timer_skips_reclaiming_between(
+    bus: RedisBus, redis_client: redis.Redis, redis_keys: RedisKeys
+) -> None:
+    [stale, fresh] = resumes(0, 2)
+    bus.publish(stale)
+    redis_client.xreadgroup(redis_keys.group, "ghost", {redis_keys.events: ">"}, count=1)
+    bus.publish(fresh)
+    time.sleep(0.25)  # the ghost's event is now idle long enough to be reclaimed
+    received: list[BusEvent] = []
+
+    assert bus.consume(received.append, consumer="c2", block_ms=FAST, reclaim=False) == 1
+    assert received == [fresh]
+    assert bus.consume(received.append, consumer="c2", block_ms=FAST, reclaim=False) == 0
+    assert bus.consume(received.append, consumer="c2", block_ms=FAST) == 1
+    assert received == [fresh, stale]
+
+
 def test_event_whose_workers_keep_dying_is_dead_lettered_without_running(
     redis_client: redis.Redis, redis_keys: RedisKeys
 ) -> None:

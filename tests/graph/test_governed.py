@@ -6,6 +6,8 @@ before approval, and nothing runs twice, however often LangGraph re-runs the nod
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from langchain_core.messages import ToolMessage
 from sqlalchemy import update
@@ -15,8 +17,9 @@ from approvals.models import ApprovalRequest
 from audit.models import AuditEvent
 from graph.records import ToolCallRecord
 from graph.runtime import Runtime
+from policies.engine import PolicyEngine
 from tests.graph.conftest import OpenRuntime
-from tests.graph.harness import call, executions, say, turn
+from tests.graph.harness import POLICY, call, executions, say, turn
 from tethra.errors import Conflict, Forbidden
 
 
@@ -192,6 +195,19 @@ def test_approval_binds_to_args_hash(open_rt: OpenRuntime, thread: str) -> None:
         rt.decide(approval_id, approver="adam", action="approve")
         [msg] = tool_messages(rt, thread)
         assert "do not match" in str(msg.content)
+        assert executions["refund"] == 0
+
+
+def test_a_policy_change_after_approval_refuses_the_call(open_rt: OpenRuntime, thread: str) -> None:
+    with open_rt([turn(call("refund", "c1", order_id=7, amount=250)), say("ok")]) as rt:
+        out = rt.start_run(thread, "olivia", "refund")
+        # The process that executes runs a newer policy than the one the approver saw.
+        newer = PolicyEngine.from_text(POLICY.replace("version: test", "version: test-2"))
+        rt.gov = replace(rt.gov, policy=newer)
+        rt.decide(out.pending[0]["approval_id"], approver="adam", action="approve")
+        [msg] = tool_messages(rt, thread)
+        assert "policy changed since approval (test+" in str(msg.content)
+        assert "-> test-2+" in str(msg.content)
         assert executions["refund"] == 0
 
 

@@ -12,10 +12,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
+import pytest
 import redis
 from sqlalchemy import update
 from sqlmodel import Session, col
 
+from approvals.events import RunResume
 from approvals.keys import RedisKeys
 from approvals.models import ApprovalRequest
 from approvals.redis_bus import RedisBus
@@ -100,3 +102,44 @@ def test_lost_redis_data_is_rebuilt_from_sql(
         with worker(open_rt, bus, [say("Done after the rebuild.")]):
             assert wait_for(lambda: status(api, out.run_id) == "completed")
         assert executions["refund"] == 1
+
+
+def test_a_backlog_drains_without_a_relay_between_events(
+    open_rt: OpenRuntime,
+    redis_client: redis.Redis,
+    redis_keys: RedisKeys,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A decision queued behind other events must not wait a SQL round trip per event."""
+    bus = RedisBus(redis_client, redis_keys, min_idle_ms=500)
+    bus.ensure_group()
+    for i in range(30):
+        bus.publish(RunResume(run_id=f"run_{i}", thread_id=f"th-gone-{i}"))
+    with open_rt([], bus=bus) as rt:
+        relays: list[int] = []
+        relay = rt.relay
+
+        def counted() -> int:
+            relays.append(1)
+            return relay()
+
+        monkeypatch.setattr(rt, "relay", counted)
+        options = WorkerOptions(sweep_every_s=60, reconcile_every_s=60, block_ms=50)
+        w = Worker(rt, "w-backlog", options)
+        stop = threading.Event()
+        runner = threading.Thread(target=w.run, args=(stop,), daemon=True)
+        runner.start()
+        relays_when_drained: list[int] = []
+        try:
+
+            def drained() -> bool:
+                relays_when_drained.append(len(relays))
+                return w.handled == 30
+
+            assert wait_for(drained)
+        finally:
+            stop.set()
+            runner.join(10)
+    assert bus.pending_count() == 0
+    # Once before the backlog and once per idle read after it: not once per event.
+    assert relays_when_drained[-1] <= 3

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from contextlib import AbstractContextManager, nullcontext
 
 from sqlalchemy.engine import Engine
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from tethra.db import session_scope
 from tethra.logging import get_logger
@@ -53,14 +54,17 @@ class LiveRegistry(ToolRegistry):
         """The named secrets its tools authenticate with (from TETHRA_SECRETS)."""
         return self._secrets
 
-    def refresh(self) -> bool:
+    def refresh(self, session: Session | None = None) -> bool:
         with self._lock:
-            with session_scope(self._engine) as session:
-                version = registrations_version(session)
+            reads: AbstractContextManager[Session] = (
+                nullcontext(session) if session is not None else session_scope(self._engine)
+            )
+            with reads as reading:
+                version = registrations_version(reading)
                 if version == self._version:
                     return False
                 rows = list(
-                    session.exec(select(ToolRegistration).where(col(ToolRegistration.enabled)))
+                    reading.exec(select(ToolRegistration).where(col(ToolRegistration.enabled)))
                 )
             tools = dict(self._builtins)
             built: dict[str, tuple[int, RegisteredTool]] = {}
