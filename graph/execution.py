@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from langchain_core.messages import ToolMessage
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import Connection, Engine, Table, bindparam, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
@@ -66,25 +68,58 @@ def settle_approved(gov: Governance, key: str) -> ToolMessage | Pending:
     """``settle`` for a call whose approval was just decided: the worker's path from a
     decision to the tool running.
 
-    The common case, approved and still bound to its arguments under the current policy,
-    is claimed in one statement (UPDATE ... FROM the request), verified, and run. Anything
-    else (denied, expired, altered, the policy changed, claimed already) goes through
-    ``settle``, which says why.
+    The common case, approved under the current policy, is claimed in one statement
+    (``_claim_approved``), verified, and run. Anything else (denied, expired, the policy
+    changed, claimed already) goes through ``settle``, which says why.
     """
-    with session_scope(gov.engine) as session:
-        gov.registry.refresh(session)  # its tool may have been enabled or disabled since
-        row = session.execute(
-            _CLAIM_APPROVED, {"call_key": key, "policy": gov.policy.version, "started": utcnow()}
-        ).first()
-        rec = None if row is None else ToolCallRecord(**row._mapping)
-        if rec is not None and call_hash(rec.tool, rec.args, gov.policy.version) != rec.args_hash:
-            rec = None  # altered after approval: undo the claim; settle() refuses it
-            session.rollback()
+    rec = _claim_approved(gov, key)
     if rec is None:
         return settle(gov, key)
-    return run_claimed(gov, rec)
+    return run_claimed(gov, rec) if rec.status == "executing" else message_for(rec)
 
 
+def _claim_approved(gov: Governance, key: str) -> ToolCallRecord | None:
+    """Carry the approval over to the call and claim it, in one statement that also
+    reads the tool registrations' version; then verify the args still hash to what was
+    approved (if not, the claim is turned into a refusal: it never runs). The statement
+    is atomic on its own, so on PostgreSQL it runs outside a transaction: no BEGIN or
+    COMMIT round trips on the path from a decision to the tool running.
+    """
+    version = gov.registry.version_query()
+    claim = _CLAIM_APPROVED if version is None else _CLAIM_APPROVED.returning(version)
+    params = {"call_key": key, "policy": gov.policy.version, "started": utcnow()}
+    with _one_statement(gov.engine) as conn:
+        row = conn.execute(claim, params).first()
+    if version is not None and not (row is not None and gov.registry.is_current(row[-1])):
+        gov.registry.refresh()  # its tool may have been enabled or disabled since
+    if row is None:
+        return None
+    rec = ToolCallRecord(**{c.name: row._mapping[c] for c in _CALLS.c})
+    if call_hash(rec.tool, rec.args, gov.policy.version) != rec.args_hash:
+        with session_scope(gov.engine) as session:
+            refusal = {"status": "denied", "reason": _ALTERED, "exec_started_at": None}
+            if _cas(session, rec.key, ("executing",), refusal):
+                _record_refusal(session, rec, "denied", _ALTERED, rec.approval_id)
+        rec.status, rec.reason = "denied", _ALTERED
+    return rec
+
+
+@contextmanager
+def _one_statement(engine: Engine) -> Iterator[Connection]:
+    """For a statement that is atomic alone: PostgreSQL runs it without BEGIN and
+    COMMIT round trips; SQLite in a transaction as usual (its lock taken up front)."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            yield conn
+    else:
+        with engine.begin() as conn:
+            yield conn
+
+
+_ALTERED = (
+    "The approved arguments do not match the approval's hash; the request was altered "
+    "after approval, so it is refused."
+)
 _CALLS: Table = ToolCallRecord.__table__  # type: ignore[attr-defined]
 _REQUESTS: Table = ApprovalRequest.__table__  # type: ignore[attr-defined]
 _CLAIM_APPROVED = (
@@ -104,7 +139,7 @@ _CLAIM_APPROVED = (
     )
     .returning(*_CALLS.c)
 )
-"""Carry an approval over to its call and claim it for execution, in one statement."""
+"""Carry an approval over to its call (with the args as approved) and claim it."""
 
 
 def _apply_approval(
@@ -137,31 +172,28 @@ def _apply_approval(
         session.refresh(rec)  # someone else carried it over first: see what they did
         return None
     if changes["status"] in ("denied", "expired"):
-        record(
-            session,
-            kind="tool_denied",
-            actor="system",
-            run_id=rec.run_id,
-            thread_id=rec.thread_id,
-            data={
-                "tool": rec.tool,
-                "rule": rec.rule,
-                "reason": changes["reason"],
-                "approval_id": request.id,
-            },
-        )
-        refused(rec, changes["status"], changes["reason"])
+        _record_refusal(session, rec, changes["status"], changes["reason"], request.id)
     return changes
+
+
+def _record_refusal(
+    session: Session, rec: ToolCallRecord, status: str, reason: str, approval_id: str | None
+) -> None:
+    record(
+        session,
+        kind="tool_denied",
+        actor="system",
+        run_id=rec.run_id,
+        thread_id=rec.thread_id,
+        data={"tool": rec.tool, "rule": rec.rule, "reason": reason, "approval_id": approval_id},
+    )
+    refused(rec, status, reason)
 
 
 def _verified(gov: Governance, request: ApprovalRequest) -> dict[str, Any]:
     """Re-verify the approval binds to exactly these args under the current policy."""
     if call_hash(request.tool, request.args, request.policy_version) != request.args_hash:
-        return {
-            "status": "denied",
-            "reason": "The approved arguments do not match the "
-            "approval's hash; the request was altered after approval, so it is refused.",
-        }
+        return {"status": "denied", "reason": _ALTERED}
     if request.policy_version != gov.policy.version:
         return {
             "status": "denied",

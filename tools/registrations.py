@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import JSON, Column, func
+from sqlalchemy import JSON, Column, ScalarSelect, func
 from sqlmodel import Field, Session, SQLModel, select
 
 from tethra.db import UTCDateTime, utcnow
@@ -51,5 +51,9 @@ class ToolRegistration(SQLModel, table=True):
 
 def registrations_version(session: Session) -> int:
     """Changes whenever any registration is added, enabled or disabled (see module doc)."""
-    total = session.exec(select(func.coalesce(func.sum(ToolRegistration.revision), 0))).one()
-    return int(total)
+    return int(session.execute(select(registrations_version_query())).scalar_one())
+
+
+def registrations_version_query() -> ScalarSelect[Any]:
+    """The version as SQL, to read inside another statement."""
+    return select(func.coalesce(func.sum(ToolRegistration.revision), 0)).scalar_subquery()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from langchain_core.tools import BaseTool
-from sqlmodel import Session
+from sqlalchemy import ScalarSelect
 
 from tethra.errors import InvalidInput, NotFound, UserError
 from tools.spec import RegisteredTool
@@ -63,13 +64,20 @@ class ToolRegistry:
         """Changes whenever the set of tools changes; a fixed registry never changes."""
         return 0
 
-    def refresh(self, session: Session | None = None) -> bool:
+    def version_query(self) -> ScalarSelect[Any] | None:
+        """The version of what the registry follows, as SQL to read inside another
+        statement (then ``is_current`` says whether to refresh); None: nothing to follow."""
+        return None
+
+    def is_current(self, version: object) -> bool:
+        return True
+
+    def refresh(self) -> bool:
         """Pick up tools registered, enabled or disabled elsewhere; True if any changed.
 
-        Called before each run, and before an approved call runs (in ``session``, the
-        caller's transaction, when given: one transaction fewer on that path). A fixed
-        registry has nothing to pick up (see ``tools.adapters.live`` for the one that
-        follows stored registrations)."""
+        Called before each run, and before an approved call runs. A fixed registry has
+        nothing to pick up (see ``tools.adapters.live`` for the one that follows stored
+        registrations)."""
         return False
 
     def for_agent(self, names: Sequence[str], systems: Sequence[str]) -> list[RegisteredTool]:

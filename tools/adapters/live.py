@@ -12,16 +12,21 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
+from sqlalchemy import ScalarSelect
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from tethra.db import session_scope
 from tethra.logging import get_logger
 from tools.adapters.http import Secrets
 from tools.adapters.loading import build
-from tools.registrations import ToolRegistration, registrations_version
+from tools.registrations import (
+    ToolRegistration,
+    registrations_version,
+    registrations_version_query,
+)
 from tools.registry import ToolRegistry
 from tools.spec import RegisteredTool
 
@@ -54,17 +59,20 @@ class LiveRegistry(ToolRegistry):
         """The named secrets its tools authenticate with (from TETHRA_SECRETS)."""
         return self._secrets
 
-    def refresh(self, session: Session | None = None) -> bool:
+    def version_query(self) -> ScalarSelect[Any]:
+        return registrations_version_query()
+
+    def is_current(self, version: object) -> bool:
+        return isinstance(version, int) and version == self._version
+
+    def refresh(self) -> bool:
         with self._lock:
-            reads: AbstractContextManager[Session] = (
-                nullcontext(session) if session is not None else session_scope(self._engine)
-            )
-            with reads as reading:
-                version = registrations_version(reading)
+            with session_scope(self._engine) as session:
+                version = registrations_version(session)
                 if version == self._version:
                     return False
                 rows = list(
-                    reading.exec(select(ToolRegistration).where(col(ToolRegistration.enabled)))
+                    session.exec(select(ToolRegistration).where(col(ToolRegistration.enabled)))
                 )
             tools = dict(self._builtins)
             built: dict[str, tuple[int, RegisteredTool]] = {}

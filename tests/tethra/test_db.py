@@ -1,0 +1,55 @@
+"""Pooled PostgreSQL connections: a dead idle one is replaced unseen; a busy one is not
+pinged, so the hot path pays no round trip for it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+
+from tethra.db import create_db_engine, session_scope
+
+
+@pytest.fixture
+def admin(pg_url: str) -> Iterator[Engine]:
+    engine = create_db_engine(pg_url)
+    yield engine
+    engine.dispose()
+
+
+def pooled_backend(engine: Engine) -> int:
+    """Use the pool's one connection and return its server process id."""
+    with session_scope(engine) as session:
+        return int(session.execute(text("select pg_backend_pid()")).scalar_one())
+
+
+def kill(admin: Engine, pid: int) -> None:
+    with session_scope(admin) as session:
+        session.execute(text("select pg_terminate_backend(:pid)"), {"pid": pid})
+
+
+def test_a_dead_idle_connection_is_replaced_before_use(pg_url: str, admin: Engine) -> None:
+    engine = create_db_engine(pg_url, ping_if_idle_s=0.0)  # every checkout counts as idle
+    try:
+        first = pooled_backend(engine)
+        kill(admin, first)  # the database restarted, or a firewall cut the connection
+        assert pooled_backend(engine) != first  # replaced, and the caller never knew
+    finally:
+        engine.dispose()
+
+
+def test_a_connection_used_moments_ago_is_handed_out_without_a_ping(
+    pg_url: str, admin: Engine
+) -> None:
+    engine = create_db_engine(pg_url, ping_if_idle_s=3600.0)
+    try:
+        first = pooled_backend(engine)
+        kill(admin, first)
+        with pytest.raises(OperationalError):  # not pinged: the one use finds it dead
+            pooled_backend(engine)
+        assert pooled_backend(engine) != first  # and the pool reconnects for the next
+    finally:
+        engine.dispose()
