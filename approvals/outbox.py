@@ -30,7 +30,7 @@ from sqlmodel import Field, Session, SQLModel
 
 from approvals.bus import Bus
 from approvals.events import EVENT_ADAPTER, BusEvent
-from tethra.db import UTCDateTime, session_scope, utcnow
+from tethra.db import UTCDateTime, one_statement, session_scope, utcnow
 from tethra.logging import get_logger
 
 log = get_logger(__name__)
@@ -158,13 +158,18 @@ def _publish(
             sent.append((row_id, bus_event))
     finally:
         if sent:
-            with session_scope(engine) as session:
-                for row_id, bus_event in sent:
-                    for observe in observers:
-                        observe(session, bus_event, f"outbox-{row_id}")
-                session.execute(
-                    update(_OUTBOX)
-                    .where(_OUTBOX.c.id.in_([row_id for row_id, _ in sent]))
-                    .values(published_at=utcnow())
-                )
+            mark = (
+                update(_OUTBOX)
+                .where(_OUTBOX.c.id.in_([row_id for row_id, _ in sent]))
+                .values(published_at=utcnow())
+            )
+            if not observers:  # one statement: no transaction needed around it
+                with one_statement(engine) as conn:
+                    conn.execute(mark)
+            else:
+                with session_scope(engine) as session:
+                    for row_id, bus_event in sent:
+                        for observe in observers:
+                            observe(session, bus_event, f"outbox-{row_id}")
+                    session.execute(mark)
     return len(sent)

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from langchain_core.messages import ToolMessage
-from sqlalchemy import Connection, Engine, Table, bindparam, update
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
@@ -30,7 +28,7 @@ from graph.governance import Governance
 from graph.records import FINAL_CALL_STATUSES, ToolCallRecord
 from graph.tracing import refused, tool_outcome, tool_span
 from tethra.canonical import call_hash
-from tethra.db import rows_affected, session_scope, utcnow
+from tethra.db import one_statement, rows_affected, session_scope, utcnow
 from tethra.errors import ExecutionInProgress, NotFound, ToolFailed, UserError
 from tethra.logging import get_logger
 from tools.spec import ToolContext
@@ -88,7 +86,7 @@ def _claim_approved(gov: Governance, key: str) -> ToolCallRecord | None:
     version = gov.registry.version_query()
     claim = _CLAIM_APPROVED if version is None else _CLAIM_APPROVED.returning(version)
     params = {"call_key": key, "policy": gov.policy.version, "started": utcnow()}
-    with _one_statement(gov.engine) as conn:
+    with one_statement(gov.engine) as conn:
         row = conn.execute(claim, params).first()
     if version is not None and not (row is not None and gov.registry.is_current(row[-1])):
         gov.registry.refresh()  # its tool may have been enabled or disabled since
@@ -102,18 +100,6 @@ def _claim_approved(gov: Governance, key: str) -> ToolCallRecord | None:
                 _record_refusal(session, rec, "denied", _ALTERED, rec.approval_id)
         rec.status, rec.reason = "denied", _ALTERED
     return rec
-
-
-@contextmanager
-def _one_statement(engine: Engine) -> Iterator[Connection]:
-    """For a statement that is atomic alone: PostgreSQL runs it without BEGIN and
-    COMMIT round trips; SQLite in a transaction as usual (its lock taken up front)."""
-    if engine.dialect.name == "postgresql":
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            yield conn
-    else:
-        with engine.begin() as conn:
-            yield conn
 
 
 _ALTERED = (

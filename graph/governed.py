@@ -17,9 +17,9 @@ from typing import Any
 from langchain_core.messages import AIMessage, AnyMessage, ToolCall, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import interrupt
-from sqlalchemy import insert
+from sqlalchemy import func, insert
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from approvals.service import NewRequest, create_request
 from audit.events import EventKind
@@ -89,13 +89,16 @@ class GovernedToolNode:
         execution (``executing``), and returned so the caller runs them straight away.
         A concurrent proposer of the same calls makes this one roll back and read theirs.
         """
+        keys = [idempotency_key(scope.thread_id, call["id"] or "") for call in calls]
         try:
             with session_scope(self.gov.engine) as session:
+                recorded = select(func.count()).where(col(ToolCallRecord.key).in_(keys))
+                if session.exec(recorded).one() == len(keys):
+                    return []  # a re-run (after an interrupt): nothing new to decide
                 totals = self._totals(session, scope, calls)
                 events: list[Event] = []
                 records: list[ToolCallRecord] = []
-                for call in calls:
-                    key = idempotency_key(scope.thread_id, call["id"] or "")
+                for call, key in zip(calls, keys, strict=True):
                     with bound_ids(tool_call_id=call["id"]):
                         rec = self._decide_and_record(session, scope, call, key, totals, events)
                     records.append(rec)
