@@ -1,43 +1,33 @@
-"""Creating, deciding and expiring approval requests.
+"""Creating, listing and expiring approval requests (deciding is ``approvals.deciding``).
 
 Every state change is a compare-and-set on ``version`` inside one transaction that
-also writes the decision row and the audit event, so of two concurrent decisions
-exactly one wins and the loser is told who won. Separation of duties: the requester
-never approves their own call, and an approver counts once per version of the args.
+also writes the audit event and the bus message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, update
+from sqlalchemy import Table, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from approvals import outbox
 from approvals.events import (
-    ApprovalDecided,
     ApprovalExpired,
     ApprovalExpiring,
     ApprovalRequested,
 )
-from approvals.models import Action, ApprovalDecision, ApprovalRequest
+from approvals.models import ApprovalDecision, ApprovalRequest
 from audit.trail import Event, record, record_many
 from policies.decision import Decision
 from tethra.db import rows_affected, session_scope, utcnow
-from tethra.errors import Conflict, Forbidden, InvalidInput, NotFound
+from tethra.errors import NotFound
 from tethra.ids import new_id
-from tethra.users import User, role_allows
 
-Reclassify = Callable[
-    [Session, ApprovalRequest, dict[str, Any]], tuple[dict[str, Any], str, Decision]
-]
-"""Validate edited args for the request's tool and classify them, inside the deciding
-transaction: returns (canonical args, args hash, decision)."""
+_REQUESTS: Table = ApprovalRequest.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -52,30 +42,6 @@ class NewRequest:
     args: dict[str, Any]
     args_hash: str
     decision: Decision
-
-
-@dataclass(frozen=True)
-class DecideOutcome:
-    request: ApprovalRequest
-    final: bool  # approved or denied now; False while an N-of-M approval still needs more
-
-
-class _LostRace(Exception):
-    pass
-
-
-_REQUESTS: Table = ApprovalRequest.__table__  # type: ignore[attr-defined]
-_USERS: Table = User.__table__  # type: ignore[attr-defined]
-_REQUEST_AND_APPROVER = (
-    select(  # type: ignore[call-overload]
-        _REQUESTS,
-        _USERS.c.role.label("approver_held_role"),
-        _USERS.c.active.label("approver_active"),
-    )
-    .select_from(_REQUESTS.outerjoin(_USERS, _USERS.c.name == bindparam("approver")))
-    .where(_REQUESTS.c.id == bindparam("id"))
-)
-_INSERT_DECISION = insert(ApprovalDecision.__table__)  # type: ignore[attr-defined]
 
 
 def create_request(
@@ -159,184 +125,6 @@ def get_request(session: Session, approval_id: str) -> ApprovalRequest:
     if request is None:
         raise NotFound(f"no approval request {approval_id!r}")
     return request
-
-
-def decide(
-    engine: Engine,
-    approval_id: str,
-    *,
-    approver: str,
-    action: Action,
-    comment: str = "",
-    edited_args: dict[str, Any] | None = None,
-    reclassify: Reclassify | None = None,
-    now: datetime | None = None,
-    attempts: int = 5,
-) -> DecideOutcome:
-    """Approve, deny or edit-and-approve. Raises Forbidden, Conflict, InvalidInput, NotFound."""
-    if action not in ("approve", "deny", "edit"):
-        raise InvalidInput(f"action must be approve, deny or edit, not {action!r}")
-    if action == "edit" and (edited_args is None or reclassify is None):
-        raise InvalidInput("an edit needs the edited arguments")
-    for _ in range(attempts):
-        try:
-            with session_scope(engine) as session:
-                return _decide_once(
-                    session,
-                    approval_id,
-                    approver,
-                    action,
-                    comment,
-                    edited_args,
-                    reclassify,
-                    now or utcnow(),
-                )
-        except _LostRace:
-            continue
-        except IntegrityError as exc:
-            raise Conflict(f"{approver} has already decided this version of the call") from exc
-    raise Conflict("the request kept changing while deciding; try again")
-
-
-def _decide_once(
-    session: Session,
-    approval_id: str,
-    approver_name: str,
-    action: Action,
-    comment: str,
-    edited_args: dict[str, Any] | None,
-    reclassify: Reclassify | None,
-    now: datetime,
-) -> DecideOutcome:
-    # The request and the approver's role in one round trip, as plain rows: deciding is
-    # on the path from a click to the tool running, so it stays lean (Core statements).
-    row = session.execute(_REQUEST_AND_APPROVER, {"id": approval_id, "approver": approver_name})
-    loaded = row.first()
-    if loaded is None:
-        raise NotFound(f"no approval request {approval_id!r}")
-    request = ApprovalRequest(**{c.name: loaded._mapping[c] for c in _REQUESTS.c})
-    if request.status != "pending":
-        last = _last_decider(session, request.id)
-        by = f" by {last}" if last else ""
-        raise Conflict(f"request {request.id} is already {request.status}{by}")
-    if request.deadline <= now:
-        raise Conflict(f"request {request.id} expired at {request.deadline.isoformat()}")
-    held: str | None = loaded.approver_held_role if loaded.approver_active else None
-    if held is None:
-        raise NotFound(f"no active user named {approver_name!r}")
-    if approver_name == request.requester:
-        raise Forbidden("the requester of a call cannot decide on it; another person must")
-    if not role_allows(held, request.approver_role):
-        raise Forbidden(f"deciding this request needs the {request.approver_role!r} role")
-
-    expected = request.version
-    changes: dict[str, Any] = {"version": expected + 1}
-    if action == "edit":
-        assert edited_args is not None
-        assert reclassify is not None
-        if "tool" in edited_args:
-            raise InvalidInput("an edit may change the arguments, never which tool is called")
-        args, args_hash, decision = reclassify(session, request, edited_args)
-        if decision.tier == "deny":
-            raise InvalidInput(
-                f"the edited call would be denied by rule {decision.rule}: {decision.reason}"
-            )
-        if decision.tier == "review" and not role_allows(held, decision.approver_role or ""):
-            raise Forbidden(f"the edited call needs the {decision.approver_role!r} role")
-        changes |= {
-            "args": args,
-            "args_hash": args_hash,
-            "original_args": request.original_args or request.args,
-            "policy_version": decision.policy_version,
-            "rule": decision.rule,
-            "reason": decision.reason,
-            "approvals_required": max(decision.approvals_required, 1),
-            "approver_role": decision.approver_role or request.approver_role,
-        }
-    args_hash = changes.get("args_hash", request.args_hash)
-    session.execute(  # a repeat by the same approver fails here (unique) -> Conflict
-        _INSERT_DECISION,
-        {
-            "approval_id": request.id,
-            "approver": approver_name,
-            "action": action,
-            "comment": comment,
-            "args_hash": args_hash,
-            "created_at": now,
-        },
-    )
-    if action == "deny":
-        changes |= {"status": "denied", "decided_at": now}
-    else:
-        required = changes.get("approvals_required", request.approvals_required)
-        approvals = 1  # this one: enough when one approver decides alone
-        if required > 1:  # N-of-M: distinct approvers of exactly these arguments
-            approvals = session.exec(
-                select(func.count(func.distinct(ApprovalDecision.approver))).where(
-                    col(ApprovalDecision.approval_id) == request.id,
-                    col(ApprovalDecision.args_hash) == args_hash,
-                    col(ApprovalDecision.action).in_(("approve", "edit")),
-                )
-            ).one()
-        if approvals >= required:
-            changes |= {"status": "approved", "decided_at": now}
-    _compare_and_set(session, request.id, expected, changes)
-    for field, value in changes.items():  # the row now holds exactly these values
-        setattr(request, field, value)
-    if request.status in ("approved", "denied"):
-        outbox.add(
-            session,
-            ApprovalDecided(
-                approval_id=request.id,
-                run_id=request.run_id,
-                thread_id=request.thread_id,
-                status="approved" if request.status == "approved" else "denied",
-                approver=approver_name,
-                call_key=request.call_key,
-            ),
-        )
-    record(
-        session,
-        kind="approval_decision",
-        actor=approver_name,
-        run_id=request.run_id,
-        thread_id=request.thread_id,
-        data={
-            "approval_id": request.id,
-            "decision": action,
-            "approver": approver_name,
-            "comment": comment,
-            "args_hash": request.args_hash,
-            "status": request.status,
-            **({"args": request.args, "rule": request.rule} if action == "edit" else {}),
-        },
-    )
-    return DecideOutcome(request=request, final=request.status in ("approved", "denied"))
-
-
-def _compare_and_set(
-    session: Session, approval_id: str, expected_version: int, changes: dict[str, Any]
-) -> None:
-    result = session.execute(
-        update(_REQUESTS)
-        .where(
-            _REQUESTS.c.id == approval_id,
-            _REQUESTS.c.version == expected_version,
-            _REQUESTS.c.status == "pending",
-        )
-        .values(**changes)
-    )
-    if rows_affected(result) != 1:
-        raise _LostRace
-
-
-def _last_decider(session: Session, approval_id: str) -> str | None:
-    row = session.exec(
-        select(ApprovalDecision)
-        .where(ApprovalDecision.approval_id == approval_id)
-        .order_by(col(ApprovalDecision.id).desc())
-    ).first()
-    return row.approver if row else None
 
 
 def approvals_so_far(session: Session, request: ApprovalRequest) -> list[ApprovalDecision]:

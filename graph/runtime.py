@@ -28,10 +28,11 @@ from sqlmodel import Session, col, select
 
 from agents.spec import AgentDefinition
 from approvals.bus import Bus
+from approvals.deciding import DecideOutcome, decide
 from approvals.events import ApprovalDecided, ApprovalExpired, BusEvent, RunResume
 from approvals.models import Action, ApprovalRequest
 from approvals.outbox import Observer, publish_after_commit, publish_captured, relay
-from approvals.service import DecideOutcome, decide, expire_overdue, warn_expiring
+from approvals.service import expire_overdue, warn_expiring
 from audit.events import EventKind
 from audit.trail import Event, record, record_many
 from graph.execution import settle_approved

@@ -11,12 +11,9 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from approvals.deciding import decide
 from approvals.models import ApprovalRequest
-from approvals.service import (
-    decide,
-    expire_overdue,
-    get_request,
-)
+from approvals.service import expire_overdue, get_request
 from audit.models import AuditEvent
 from policies.decision import CallFacts, Decision
 from tests.approvals.factories import POLICY, make_request

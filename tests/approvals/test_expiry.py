@@ -7,8 +7,9 @@ from datetime import timedelta
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from approvals.deciding import decide
 from approvals.outbox import OutboxMessage
-from approvals.service import decide, expire_overdue, get_request, warn_expiring
+from approvals.service import expire_overdue, get_request, warn_expiring
 from audit.models import AuditEvent
 from tests.approvals.factories import make_request
 

@@ -12,9 +12,9 @@ from sqlmodel import Session, col, select
 
 from approvals import outbox
 from approvals.bus import Handler
+from approvals.deciding import decide
 from approvals.events import BusEvent, RunResume
 from approvals.outbox import OutboxMessage, relay
-from approvals.service import decide
 from tests.approvals.factories import make_request
 from tethra.db import session_scope, utcnow
 from tethra.errors import Forbidden
