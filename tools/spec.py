@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
+from typing import Annotated, Any, Generic, Literal, TypeVar, cast, get_args
 
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, StructuredTool
@@ -75,6 +75,10 @@ class RegisteredTool:
     tool: BaseTool
     meta: ToolMeta
     args_schema: type[BaseModel]
+    direct: Callable[[BaseModel, ToolContext], JSONValue] | None = None
+    """The typed adapter function itself, when there is one (``@adapter``): executing
+    calls it with the validated args, skipping the LangChain tool's own machinery
+    (callbacks, signature inspection, validating the args again)."""
 
     @property
     def description(self) -> str:
@@ -95,6 +99,8 @@ class RegisteredTool:
         return args.model_dump(mode="json")
 
     def execute(self, args: BaseModel, ctx: ToolContext) -> JSONValue:
+        if self.direct is not None:
+            return self.direct(args, ctx)
         config: RunnableConfig = {"configurable": {CONTEXT_KEY: ctx}}
         return self.tool.invoke(args.model_dump(mode="python"), config=config)
 
@@ -131,7 +137,13 @@ class Adapter(Generic[ArgsT]):
             infer_schema=False,
             metadata={"system": self.meta.system, "effect": self.meta.effect},
         )
-        return RegisteredTool(name=self.name, tool=tool, meta=self.meta, args_schema=schema)
+        return RegisteredTool(
+            name=self.name,
+            tool=tool,
+            meta=self.meta,
+            args_schema=schema,
+            direct=cast(Callable[[BaseModel, ToolContext], JSONValue], fn),
+        )
 
 
 def adapter(
