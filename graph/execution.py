@@ -12,11 +12,13 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from langchain_core.messages import ToolMessage
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import ScalarSelect, Table, bindparam, update
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.dml import ReturningUpdate
 from sqlmodel import Session, col
 
 from approvals import outbox
@@ -84,7 +86,7 @@ def _claim_approved(gov: Governance, key: str) -> ToolCallRecord | None:
     COMMIT round trips on the path from a decision to the tool running.
     """
     version = gov.registry.version_query()
-    claim = _CLAIM_APPROVED if version is None else _CLAIM_APPROVED.returning(version)
+    claim = _claim_reading(version)
     params = {"call_key": key, "policy": gov.policy.version, "started": utcnow()}
     with one_statement(gov.engine) as conn:
         row = conn.execute(claim, params).first()
@@ -100,6 +102,12 @@ def _claim_approved(gov: Governance, key: str) -> ToolCallRecord | None:
                 _record_refusal(session, rec, "denied", _ALTERED, rec.approval_id)
         rec.status, rec.reason = "denied", _ALTERED
     return rec
+
+
+@cache
+def _claim_reading(version: ScalarSelect[Any] | None) -> ReturningUpdate[Any]:
+    """The claim statement, also reading ``version`` (built once per version query)."""
+    return _CLAIM_APPROVED if version is None else _CLAIM_APPROVED.returning(version)
 
 
 _ALTERED = (

@@ -55,5 +55,9 @@ def registrations_version(session: Session) -> int:
 
 
 def registrations_version_query() -> ScalarSelect[Any]:
-    """The version as SQL, to read inside another statement."""
-    return select(func.coalesce(func.sum(ToolRegistration.revision), 0)).scalar_subquery()
+    """The version as SQL, to read inside another statement (one object, so statements
+    built around it are built once)."""
+    return _VERSION_QUERY
+
+
+_VERSION_QUERY = select(func.coalesce(func.sum(ToolRegistration.revision), 0)).scalar_subquery()
