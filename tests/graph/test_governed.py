@@ -196,6 +196,11 @@ def test_approval_binds_to_args_hash(open_rt: OpenRuntime, thread: str) -> None:
         [msg] = tool_messages(rt, thread)
         assert "do not match" in str(msg.content)
         assert executions["refund"] == 0
+        with Session(rt.gov.engine) as s:
+            rec = s.exec(select(ToolCallRecord).where(ToolCallRecord.approval_id == approval_id))
+            assert rec.one().status == "denied"
+        assert "tool_denied" in audit_kinds(rt, out.run_id)
+        assert "tool_executed" not in audit_kinds(rt, out.run_id)
 
 
 def test_a_policy_change_after_approval_refuses_the_call(open_rt: OpenRuntime, thread: str) -> None:
