@@ -43,6 +43,9 @@ EventKind = Literal[
     "tool_registered",
     "tool_enabled",
     "tool_disabled",
+    "user_key_rotated",
+    "user_deactivated",
+    "user_activated",
     "error",
 ]
 EVENT_KINDS: frozenset[str] = frozenset(get_args(EventKind))

@@ -15,7 +15,7 @@ from typing import Literal, get_args
 
 from sqlalchemy import Column
 from sqlalchemy.engine import Engine
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from tethra.db import UTCDateTime, session_scope, utcnow
 from tethra.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -61,13 +61,49 @@ def create_user(engine: Engine, name: str, role: str) -> tuple[User, str]:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}, got {role!r}")
     if not name or len(name) > 64 or not name.replace("-", "").replace("_", "").isalnum():
         raise InvalidInput("user name must be 1-64 letters, digits, '-' or '_'")
-    key = "tk_" + secrets.token_urlsafe(32)
+    key = _new_key()
     with session_scope(engine) as session:
         if session.get(User, name) is not None:
             raise Conflict(f"user {name!r} already exists")
         user = User(name=name, role=role, api_key_hash=_hash_key(key))
         session.add(user)
     return user, key
+
+
+def _new_key() -> str:
+    return "tk_" + secrets.token_urlsafe(32)
+
+
+def _existing(session: Session, name: str) -> User:
+    user = session.get(User, name)
+    if user is None:
+        raise NotFound(f"no user named {name!r} (tethra users list shows them)")
+    return user
+
+
+def rotate_key(session: Session, name: str) -> str:
+    """Give ``name`` a new API key, returned once; the old key, and every web session
+    signed in with it, stops working at once. In the caller's transaction."""
+    user = _existing(session, name)
+    key = _new_key()
+    user.api_key_hash = _hash_key(key)
+    session.add(user)
+    return key
+
+
+def set_active(session: Session, name: str, active: bool) -> bool:
+    """Deactivate (every key and session refused at once) or reactivate a user; returns
+    whether this changed anything. In the caller's transaction."""
+    user = _existing(session, name)
+    if user.active == active:
+        return False
+    user.active = active
+    session.add(user)
+    return True
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.exec(select(User).order_by(col(User.name))))
 
 
 def get_user(session: Session, name: str) -> User:
