@@ -237,17 +237,17 @@ def _decided_event(request: ApprovalRequest, status: str, approver: str) -> Appr
 def _compare_and_set(
     session: Session, approval_id: str, expected_version: int, changes: dict[str, Any]
 ) -> None:
-    result = session.execute(
-        update(_REQUESTS)
-        .where(
-            _REQUESTS.c.id == approval_id,
-            _REQUESTS.c.version == expected_version,
-            _REQUESTS.c.status == "pending",
-        )
-        .values(**changes)
-    )
-    if rows_affected(result) != 1:
+    params = {**changes, "cas_id": approval_id, "cas_version": expected_version}
+    if rows_affected(session.execute(_CAS, params)) != 1:
         raise _LostRace
+
+
+_CAS = update(_REQUESTS).where(
+    _REQUESTS.c.id == bindparam("cas_id"),
+    _REQUESTS.c.version == bindparam("cas_version"),
+    _REQUESTS.c.status == "pending",
+)
+"""Built once; the columns to set come with the parameters (SET only those given)."""
 
 
 def _last_decider(session: Session, approval_id: str) -> str | None:

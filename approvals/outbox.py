@@ -49,7 +49,10 @@ class OutboxMessage(SQLModel, table=True):
 
 
 _OUTBOX: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
-"""Statements on the hot path use the table (Core), skipping the ORM's bulk machinery."""
+"""Statements on the hot path use the table (Core), skipping the ORM's bulk machinery,
+and are built once, then executed with parameters."""
+_INSERT = insert(_OUTBOX)
+_INSERT_RETURNING_ID = insert(_OUTBOX).returning(_OUTBOX.c.id)
 Captured = list[tuple[int, BusEvent]]
 _capture: ContextVar[Captured | None] = ContextVar("outbox_capture", default=None)
 _UNCOMMITTED = "tethra.outbox.uncommitted"
@@ -59,16 +62,16 @@ def add(session: Session, bus_event: BusEvent) -> None:
     """Queue ``bus_event`` in the caller's transaction; it is sent only if that commits."""
     now = utcnow()
     sink = _capture.get()
-    stmt = insert(_OUTBOX).values(
-        kind=bus_event.kind,
-        event=EVENT_ADAPTER.dump_python(bus_event, mode="json"),
-        created_at=now,
-        claimed_until=None if sink is None else now + CLAIM,
-    )
+    row = {
+        "kind": bus_event.kind,
+        "event": EVENT_ADAPTER.dump_python(bus_event, mode="json"),
+        "created_at": now,
+        "claimed_until": None if sink is None else now + CLAIM,
+    }
     if sink is None:
-        session.execute(stmt)
+        session.execute(_INSERT, row)
         return
-    row_id = session.execute(stmt.returning(_OUTBOX.c.id)).scalar_one()
+    row_id = session.execute(_INSERT_RETURNING_ID, row).scalar_one()
     session.info.setdefault(_UNCOMMITTED, []).append((sink, row_id, bus_event))
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, update
+from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -28,6 +28,10 @@ from tethra.errors import NotFound
 from tethra.ids import new_id
 
 _REQUESTS: Table = ApprovalRequest.__table__  # type: ignore[attr-defined]
+_INSERT_REQUEST = insert(_REQUESTS)
+_FIND_BY_CALL = select(_REQUESTS.c.id).where(_REQUESTS.c.call_key == bindparam("call_key"))
+"""Built once and executed with parameters: building a statement per call (a bind
+parameter per value, a cache key) costs more than executing it."""
 
 
 @dataclass(frozen=True)
@@ -55,11 +59,9 @@ def create_request(
     With ``events``, the audit event is appended there for the caller to record with its
     own; otherwise it is recorded at once.
     """
-    existing = session.exec(
-        select(ApprovalRequest).where(ApprovalRequest.call_key == new.call_key)
-    ).first()
-    if existing is not None:
-        return existing
+    existing = session.execute(_FIND_BY_CALL, {"call_key": new.call_key}).scalar()
+    if existing is not None:  # asked again for the same call (a re-run): the first request
+        return get_request(session, existing)
     now = now or utcnow()
     d = new.decision
     assert d.tier == "review"
@@ -84,8 +86,9 @@ def create_request(
         deadline=now + d.deadline,
         created_at=now,
     )
-    session.add(request)
-    session.flush()
+    # A Core insert: creating requests is on the path of every risky call, and the ORM's
+    # unit of work costs more than the statement (the object is returned detached).
+    session.execute(_INSERT_REQUEST, request.model_dump())
     outbox.add(
         session,
         ApprovalRequested(

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import Integer, Table, bindparam, insert, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -46,6 +46,12 @@ _INSERT_MOVING_HEAD = (
     )
 )
 """PostgreSQL: append one event and move the head to it in one (cached) statement."""
+_CLAIM_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == 1)
+    .values(last_seq=_HEAD.c.last_seq + bindparam("count", type_=Integer))
+    .returning(_HEAD.c.last_seq, _HEAD.c.last_hash)
+)
 
 
 def ts_text(ts: datetime) -> str:
@@ -112,13 +118,7 @@ def _claim(session: Session, count: int) -> tuple[int, str] | None:
     On PostgreSQL a concurrent appender blocks here until the holder commits, then
     (READ COMMITTED) re-reads the committed row, so it chains onto the newest event.
     """
-    stmt = (
-        update(_HEAD)
-        .where(_HEAD.c.id == 1)
-        .values(last_seq=_HEAD.c.last_seq + count)
-        .returning(_HEAD.c.last_seq, _HEAD.c.last_hash)
-    )
-    row = session.exec(stmt).first()
+    row = session.execute(_CLAIM_HEAD, {"count": count}).first()
     return None if row is None else (int(row[0]) - count + 1, str(row[1]))
 
 

@@ -134,6 +134,11 @@ _CLAIM_APPROVED = (
     .returning(*_CALLS.c)
 )
 """Carry an approval over to its call (with the args as approved) and claim it."""
+_CAS = update(_CALLS).where(
+    _CALLS.c.key == bindparam("cas_key"),
+    _CALLS.c.status.in_(bindparam("cas_expected", expanding=True)),
+)
+"""Built once; the columns to set come with the parameters (SET only those given)."""
 
 
 def _apply_approval(
@@ -204,10 +209,8 @@ def _verified(gov: Governance, request: ApprovalRequest) -> dict[str, Any]:
 
 
 def _cas(session: Session, key: str, expected: tuple[str, ...], changes: dict[str, Any]) -> bool:
-    result = session.execute(
-        update(_CALLS).where(_CALLS.c.key == key, _CALLS.c.status.in_(expected)).values(**changes)
-    )
-    return bool(rows_affected(result) == 1)
+    params = {**changes, "cas_key": key, "cas_expected": list(expected)}
+    return bool(rows_affected(session.execute(_CAS, params)) == 1)
 
 
 def _execute(
