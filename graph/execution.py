@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 from langchain_core.messages import ToolMessage
@@ -104,9 +104,11 @@ def _claim_approved(gov: Governance, key: str) -> ToolCallRecord | None:
     return rec
 
 
-@cache
+@lru_cache(maxsize=4)
 def _claim_reading(version: ScalarSelect[Any] | None) -> ReturningUpdate[Any]:
-    """The claim statement, also reading ``version`` (built once per version query)."""
+    """The claim statement, also reading ``version``: built once per version query (a
+    registry hands out one object; the bound keeps a registry that does not from
+    growing this without end)."""
     return _CLAIM_APPROVED if version is None else _CLAIM_APPROVED.returning(version)
 
 

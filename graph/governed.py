@@ -87,7 +87,9 @@ class GovernedToolNode:
 
         One transaction for the turn; allowed calls are recorded already claimed for
         execution (``executing``), and returned so the caller runs them straight away.
-        A concurrent proposer of the same calls makes this one roll back and read theirs.
+        A re-run of the node (after an interrupt) finds every call recorded and decides
+        nothing again; a concurrent proposer of the same calls makes this one roll back
+        and read theirs.
         """
         keys = [idempotency_key(scope.thread_id, call["id"] or "") for call in calls]
         try:
