@@ -113,7 +113,7 @@ def approvals(engine: Engine) -> list[Metric]:
             _seconds_between(
                 engine, col(ApprovalRequest.created_at), col(ApprovalRequest.decided_at)
             ),
-            and_(decided, col(ApprovalRequest.status).in_(("approved", "denied", "executed"))),
+            and_(decided, col(ApprovalRequest.status).in_(("approved", "denied"))),
             DECISION_BUCKETS,
         )
         execute = _histogram(
@@ -158,12 +158,13 @@ def executions(engine: Engine) -> list[Metric]:
     with Session(engine) as session:
         rows = session.execute(
             sa_select(col(ToolCallRecord.tool), col(ToolCallRecord.status), func.count())
-            .where(col(ToolCallRecord.status).in_(("executed", "failed")))
+            .where(col(ToolCallRecord.status).in_(("succeeded", "failed", "in_doubt")))
             .group_by(col(ToolCallRecord.tool), col(ToolCallRecord.status))
         ).all()
     family = CounterMetricFamily(
         "tethra_tool_executions",
-        "Tool calls executed by their adapter, by tool and outcome (executed | failed).",
+        "Tool calls executed by their adapter, by tool and outcome (succeeded | failed | "
+        "in_doubt).",
         labels=["tool", "outcome"],
     )
     for tool, outcome, count in rows:

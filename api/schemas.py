@@ -125,7 +125,12 @@ class ApprovalSummary(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: str
-    status: str
+    status: str = Field(description="The approval: pending, approved, denied or expired.")
+    outcome: str | None = Field(
+        default=None,
+        description="What executing the approved call did: succeeded, failed or in_doubt "
+        "(null: not run yet). Separate from `status`: an approved call may have failed.",
+    )
     tool: str
     args: dict[str, Any]
     rule: str
@@ -239,7 +244,11 @@ class RunOut(BaseModel):
     thread_id: str
     requester: str
     agent: str
-    status: str = Field(description="running, waiting, completed, failed or stopped")
+    status: str = Field(
+        description="queued, running, waiting, stalled (its process stopped; it resumes "
+        "elsewhere), or one terminal state: completed, failed, stopped_step_limit, "
+        "stopped_budget, cancelled"
+    )
     error: str | None
     started_at: datetime
     updated_at: datetime

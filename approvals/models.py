@@ -10,7 +10,9 @@ from sqlmodel import Field, SQLModel
 
 from tethra.db import UTCDateTime, utcnow
 
-Status = Literal["pending", "approved", "denied", "expired", "executed"]
+Status = Literal["pending", "approved", "denied", "expired"]
+Outcome = Literal["succeeded", "failed", "in_doubt"]
+"""What executing an approved call did; separate from whether it was approved."""
 Action = Literal["approve", "deny", "edit"]
 
 
@@ -36,6 +38,8 @@ class ApprovalRequest(SQLModel, table=True):
     approver_role: str = Field(max_length=16)
     approvals_required: int = 1
     status: str = Field(default="pending", index=True, max_length=16)
+    outcome: str | None = Field(default=None, max_length=16)
+    """Set once the approved call ran: succeeded | failed | in_doubt."""
     deadline: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime()))
     decided_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))

@@ -20,7 +20,7 @@ from approvals.events import (
     ApprovalExpiring,
     ApprovalRequested,
 )
-from approvals.models import ApprovalDecision, ApprovalRequest
+from approvals.models import ApprovalDecision, ApprovalRequest, Outcome
 from audit.trail import Event, record, record_many
 from policies.decision import Decision
 from tethra.db import rows_affected, session_scope, utcnow
@@ -140,13 +140,15 @@ def approvals_so_far(session: Session, request: ApprovalRequest) -> list[Approva
     )
 
 
-def mark_executed(session: Session, approval_id: str) -> bool:
-    """approved -> executed, in the caller's transaction (with the execution record);
-    False if the request was not approved (a takeover of an older claim, say)."""
+def record_outcome(session: Session, approval_id: str, outcome: Outcome) -> bool:
+    """Record what executing the approved call did, in the caller's transaction (with
+    the execution record). The approval status stays ``approved``: whether a person
+    approved and whether the tool then worked are separate facts. False if the request
+    is not approved."""
     result = session.execute(
         update(_REQUESTS)
         .where(_REQUESTS.c.id == approval_id, _REQUESTS.c.status == "approved")
-        .values(status="executed", version=_REQUESTS.c.version + 1)
+        .values(outcome=outcome, version=_REQUESTS.c.version + 1)
     )
     return rows_affected(result) == 1
 
@@ -240,6 +242,9 @@ def expire_overdue(engine: Engine, now: datetime | None = None) -> list[Approval
         return [r for r in overdue if expire_request(session, r, now)]
 
 
+OUTCOMES = frozenset({"succeeded", "failed", "in_doubt"})
+
+
 def list_requests(
     session: Session,
     *,
@@ -252,6 +257,9 @@ def list_requests(
 ) -> list[ApprovalRequest]:
     """Requests oldest first (ids sort by creation), filtered, a page after ``after``."""
     query = select(ApprovalRequest)
+    if status in OUTCOMES:  # what executing the approved call did
+        query = query.where(col(ApprovalRequest.outcome) == status)
+        status = None
     for column, value in (
         (ApprovalRequest.status, status),
         (ApprovalRequest.tool, tool),

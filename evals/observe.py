@@ -46,7 +46,7 @@ class Observation:
         """The one word a case expects; precedence follows what matters most to a user."""
         if self.invoice_outcome is not None:
             return self.invoice_outcome
-        if "stopped" in self.run_statuses:
+        if any(s.startswith("stopped") for s in self.run_statuses):
             return "stopped"
         if "failed" in self.run_statuses:
             return "failed"
@@ -56,7 +56,7 @@ class Observation:
             return "review"
         if statuses & {"denied", "expired"}:
             return "denied"
-        if "executed" in statuses:
+        if "succeeded" in statuses:  # the case vocabulary says "executed"
             return "executed"
         return "refused"
 

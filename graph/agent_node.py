@@ -18,7 +18,6 @@ from sqlalchemy.engine import Engine
 
 from agents.models.factory import model_id
 from agents.spec import AgentDefinition
-from audit.trail import record_now
 from graph.model_calls import DEFAULT_WORKFLOW, Metering, ModelCaller
 from graph.state import OpsState
 from graph.tracing import agent_span, model_span, record_response
@@ -65,16 +64,9 @@ class AgentNode:
     def _step(self, state: OpsState, config: RunnableConfig, thread_id: str) -> dict[str, Any]:
         spec = self.definition.spec
         if state.get("steps", 0) >= spec.max_steps:
+            # The run driver ends the run as stopped at the step limit, with this reason.
             text = f"I stopped: this request reached the step limit of {spec.max_steps}."
-            record_now(
-                self.engine,
-                kind="run_failed",
-                actor=spec.name,
-                run_id=state["run_id"],
-                thread_id=thread_id,
-                data={"reason": text},
-            )
-            return {"messages": [AIMessage(content=text)]}
+            return {"messages": [AIMessage(content=text)], "stopped": "step_limit"}
         prompt = SystemMessage(content=self.definition.prompt)
         messages = [prompt, *state["messages"]]
         run_id, workflow = state["run_id"], state.get("workflow") or DEFAULT_WORKFLOW

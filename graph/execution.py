@@ -1,180 +1,191 @@
 """Settling one recorded call: wait, verify an approval, or execute it exactly once.
 
-Execution is claimed with a compare-and-set (``allowed``/``approved`` -> ``executing``)
-before the adapter runs, and the adapter gets the call's idempotency key, so neither a
-re-run node nor a second process can execute a call twice. A claim whose process died
-is taken over only after the execution lease, and only for adapters that honour the
-idempotency key; any other in-doubt call is failed loudly for a person to check.
+``settle`` returns a typed outcome: ``Done`` (the call's final message for the agent),
+``AwaitingApproval`` or ``InFlight`` (another process holds the call right now). In
+flight means wait, never fail: the run pauses and moves on when the call's result is
+recorded (its ``tool.executed`` event) or when the claimant's lease lapses and the call
+is taken over. A call whose claimant died is run again only for adapters that honour
+the idempotency key; any other becomes ``in_doubt`` for a person to check.
+
+Transitions are ``graph.calls``'; each runs with transient database errors retried, so
+a terminated connection or a restart delays a call and never strands it.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from langchain_core.messages import ToolMessage
-from sqlalchemy import ScalarSelect, Table, bindparam, update
-from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.sql.dml import ReturningUpdate
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from approvals import outbox
 from approvals.events import ToolExecuted
-from approvals.models import ApprovalDecision, ApprovalRequest
-from approvals.service import approvals_so_far, expire_request, mark_executed
+from approvals.models import ApprovalDecision, ApprovalRequest, Outcome
+from approvals.service import approvals_so_far, expire_request, record_outcome
 from audit.trail import record
+from graph import calls
+from graph.calls import Claim
 from graph.governance import Governance
-from graph.records import FINAL_CALL_STATUSES, ToolCallRecord
+from graph.records import FINAL_CALL_STATUSES, CallStatus, ToolCallRecord
 from graph.tracing import refused, tool_outcome, tool_span
 from tethra.canonical import call_hash
-from tethra.db import one_statement, rows_affected, session_scope, utcnow
-from tethra.errors import ExecutionInProgress, NotFound, ToolFailed, UserError
-from tethra.logging import get_logger
+from tethra.db import is_transient, one_statement, retry_transient, session_scope, utcnow
+from tethra.errors import NotFound, ToolFailed, UserError
+from tethra.logging import bound_ids, get_logger
 from tools.spec import ToolContext
 
 log = get_logger(__name__)
-Pending = dict[str, Any]
 
 
-def settle(gov: Governance, key: str) -> ToolMessage | Pending:
-    """Return the call's final message, or a description of the approval it waits for."""
-    claimed = False
-    with session_scope(gov.engine) as session:
-        rec = session.get(ToolCallRecord, key)
-        if rec is None:
-            raise UserError(f"no record for tool call {key}; propose() must run first")
-        request = session.get(ApprovalRequest, rec.approval_id) if rec.approval_id else None
-        if rec.status == "pending" and request is not None:
-            applied = _apply_approval(session, gov, rec, request)
-            for field, value in (applied or {}).items():  # the row now holds exactly these
-                set_committed_value(rec, field, value)
-            claimed = applied is not None and applied["status"] == "executing"
-    if claimed:
-        return run_claimed(gov, rec)  # approved, verified and claimed just now, by us
-    if rec.status in FINAL_CALL_STATUSES:
-        return message_for(rec)
-    if rec.status == "pending":
-        assert request is not None
-        return _pending(request)
-    if rec.status in ("allowed", "approved"):
-        return _execute(gov, rec, claim_from=("allowed", "approved"))
-    return _take_over(gov, rec)
+@dataclass(frozen=True)
+class Done:
+    message: ToolMessage
 
 
-def settle_approved(gov: Governance, key: str) -> ToolMessage | Pending:
-    """``settle`` for a call whose approval was just decided: the worker's path from a
-    decision to the tool running.
-
-    The common case, approved under the current policy, is claimed in one statement
-    (``_claim_approved``), verified, and run. Anything else (denied, expired, the policy
-    changed, claimed already) goes through ``settle``, which says why.
-    """
-    rec = _claim_approved(gov, key)
-    if rec is None:
-        return settle(gov, key)
-    return run_claimed(gov, rec) if rec.status == "executing" else message_for(rec)
+@dataclass(frozen=True)
+class AwaitingApproval:
+    approval: dict[str, Any]
 
 
-def _claim_approved(gov: Governance, key: str) -> ToolCallRecord | None:
-    """Carry the approval over to the call and claim it, in one statement that also
-    reads the tool registrations' version; then verify the args still hash to what was
-    approved (if not, the claim is turned into a refusal: it never runs). The statement
-    is atomic on its own, so on PostgreSQL it runs outside a transaction: no BEGIN or
-    COMMIT round trips on the path from a decision to the tool running.
-    """
-    version = gov.registry.version_query()
-    claim = _claim_reading(version)
-    params = {"call_key": key, "policy": gov.policy.version, "started": utcnow()}
-    with one_statement(gov.engine) as conn:
-        row = conn.execute(claim, params).first()
-    if version is not None and not (row is not None and gov.registry.is_current(row[-1])):
-        gov.registry.refresh()  # its tool may have been enabled or disabled since
-    if row is None:
-        return None
-    rec = ToolCallRecord(**{c.name: row._mapping[c] for c in _CALLS.c})
-    if call_hash(rec.tool, rec.args, gov.policy.version) != rec.args_hash:
-        with session_scope(gov.engine) as session:
-            refusal = {"status": "denied", "reason": _ALTERED, "exec_started_at": None}
-            if _cas(session, rec.key, ("executing",), refusal):
-                _record_refusal(session, rec, "denied", _ALTERED, rec.approval_id)
-        rec.status, rec.reason = "denied", _ALTERED
-    return rec
+@dataclass(frozen=True)
+class InFlight:
+    key: str
+    tool: str
+    tool_call_id: str
+    lease_until: datetime | None
 
 
-@lru_cache(maxsize=4)
-def _claim_reading(version: ScalarSelect[Any] | None) -> ReturningUpdate[Any]:
-    """The claim statement, also reading ``version``: built once per version query (a
-    registry hands out one object; the bound keeps a registry that does not from
-    growing this without end)."""
-    return _CLAIM_APPROVED if version is None else _CLAIM_APPROVED.returning(version)
+Settled = Done | AwaitingApproval | InFlight
 
+ADAPTER_RETRIES = 3
+"""Attempts for an idempotent adapter that failed on a transient database error."""
 
 _ALTERED = (
     "The approved arguments do not match the approval's hash; the request was altered "
     "after approval, so it is refused."
 )
-_CALLS: Table = ToolCallRecord.__table__  # type: ignore[attr-defined]
-_REQUESTS: Table = ApprovalRequest.__table__  # type: ignore[attr-defined]
-_CLAIM_APPROVED = (
-    update(_CALLS)
-    .where(
-        _CALLS.c.key == bindparam("call_key"),
-        _CALLS.c.status == "pending",
-        _CALLS.c.approval_id == _REQUESTS.c.id,
-        _REQUESTS.c.status.in_(("approved", "executed")),
-        _REQUESTS.c.policy_version == bindparam("policy"),
-    )
-    .values(
-        status="executing",
-        exec_started_at=bindparam("started"),
-        args=_REQUESTS.c.args,
-        args_hash=_REQUESTS.c.args_hash,
-    )
-    .returning(*_CALLS.c)
-)
-"""Carry an approval over to its call (with the args as approved) and claim it."""
-_CAS = update(_CALLS).where(
-    _CALLS.c.key == bindparam("cas_key"),
-    _CALLS.c.status.in_(bindparam("cas_expected", expanding=True)),
-)
-"""Built once; the columns to set come with the parameters (SET only those given)."""
+
+
+def settle(gov: Governance, key: str) -> Settled:
+    """Where the call stands, moving it on if this process can."""
+    claim, rec, request = retry_transient(lambda: _advance(gov, key), what="settle a call")
+    if claim is not None:
+        return run_claimed(gov, claim)
+    if rec.status in FINAL_CALL_STATUSES:
+        return Done(message_for(rec))
+    if rec.status == CallStatus.PENDING:
+        assert request is not None
+        return AwaitingApproval(_pending(request))
+    return _executing(gov, rec)
+
+
+def settle_approved(gov: Governance, key: str) -> Settled:
+    """``settle`` for a call whose approval was just decided: the worker's path from a
+    decision to the tool running. The common case (approved under the current policy)
+    is claimed in one statement outside a transaction; anything else goes through
+    ``settle``, which says why."""
+    claim = retry_transient(lambda: _claim_approved(gov, key), what="claim an approved call")
+    if claim is None:
+        return settle(gov, key)
+    if claim.rec.status != CallStatus.EXECUTING:
+        return Done(message_for(claim.rec))
+    return run_claimed(gov, claim)
+
+
+def _claim_approved(gov: Governance, key: str) -> Claim | None:
+    """The claim statement also reads the tool registrations' version, so a tool
+    disabled since the approval is refused rather than run from a stale registry."""
+    version = gov.registry.version_query()
+    with one_statement(gov.engine) as conn:
+        claim, seen = calls.claim_approved_reading(
+            conn, key, gov.policy.version, gov.execution_lease, version
+        )
+    if version is not None and not (claim is not None and gov.registry.is_current(seen)):
+        gov.registry.refresh()  # its tool may have been enabled or disabled since
+    if claim is None:
+        return None
+    rec = claim.rec
+    if call_hash(rec.tool, rec.args, gov.policy.version) != rec.args_hash:
+        with session_scope(gov.engine) as session:
+            if calls.refuse_claimed(session, claim, _ALTERED):
+                _record_refusal(session, rec, "denied", _ALTERED, rec.approval_id)
+        rec.status, rec.reason = CallStatus.DENIED, _ALTERED
+    return claim
+
+
+def _advance(
+    gov: Governance, key: str
+) -> tuple[Claim | None, ToolCallRecord, ApprovalRequest | None]:
+    """One transaction: read the call and, if its approval was decided, carry that over
+    (claiming it if approved). Safe to repeat after a transient error."""
+    with session_scope(gov.engine) as session:
+        rec = session.get(ToolCallRecord, key)
+        if rec is None:
+            raise UserError(f"no record for tool call {key}; propose() must run first")
+        request = session.get(ApprovalRequest, rec.approval_id) if rec.approval_id else None
+        claim = None
+        if rec.status == CallStatus.PENDING and request is not None:
+            claim = _apply_approval(session, gov, rec, request)
+    return claim, rec, request
 
 
 def _apply_approval(
     session: Session, gov: Governance, rec: ToolCallRecord, request: ApprovalRequest
-) -> dict[str, Any] | None:
-    """Carry a decided approval over to the call; returns the changes this made to it
-    (status ``executing``: claimed for execution by us), or None if it changed nothing."""
+) -> Claim | None:
+    """Carry a decided approval over to the call: a claim if it was approved and still
+    binds (then the caller runs it), a recorded refusal otherwise."""
     now = utcnow()
     if request.status == "pending" and request.deadline <= now:
         expire_request(session, request, now)
         session.refresh(request)
-    changes: dict[str, Any]
-    if request.status in ("approved", "executed"):
-        changes = _verified(gov, request)
+    if request.status == "approved":
+        refusal = _verify(gov, request)
+        if refusal is None:
+            claim = calls.claim_approved(
+                session.connection(), rec.key, gov.policy.version, gov.execution_lease
+            )
+            if claim is None:
+                session.refresh(rec)
+            return claim
+        status, reason = CallStatus.DENIED, refusal
     elif request.status == "denied":
         decisions = approvals_so_far(session, request)
         last: ApprovalDecision | None = decisions[-1] if decisions else None
         who = last.approver if last else "an approver"
         note = f": {last.comment}" if last and last.comment else ""
-        changes = {"status": "denied", "reason": f"Denied by {who}{note}"}
+        status, reason = CallStatus.DENIED, f"Denied by {who}{note}"
     elif request.status == "expired":
-        changes = {
-            "status": "expired",
-            "reason": f"No decision before the deadline {request.deadline.isoformat()}; "
-            "denied by default.",
-        }
+        status = CallStatus.EXPIRED
+        reason = (
+            f"No decision before the deadline {request.deadline.isoformat()}; denied by default."
+        )
     else:
         return None
-    if not _cas(session, rec.key, ("pending",), changes):
+    if calls.refuse(session, rec.key, status, reason):
+        rec.status, rec.reason = status, reason
+        _record_refusal(session, rec, status, reason, request.id)
+    else:
         session.refresh(rec)  # someone else carried it over first: see what they did
-        return None
-    if changes["status"] in ("denied", "expired"):
-        _record_refusal(session, rec, changes["status"], changes["reason"], request.id)
-    return changes
+    return None
+
+
+def _verify(gov: Governance, request: ApprovalRequest) -> str | None:
+    """Why the approval no longer binds these args under the current policy, or None."""
+    if call_hash(request.tool, request.args, request.policy_version) != request.args_hash:
+        return _ALTERED
+    if request.policy_version != gov.policy.version:
+        return (
+            f"The policy changed since approval "
+            f"({request.policy_version} -> {gov.policy.version}); ask again to re-review."
+        )
+    return None
 
 
 def _record_refusal(
@@ -186,67 +197,104 @@ def _record_refusal(
         actor="system",
         run_id=rec.run_id,
         thread_id=rec.thread_id,
-        data={"tool": rec.tool, "rule": rec.rule, "reason": reason, "approval_id": approval_id},
+        data={
+            "tool": rec.tool,
+            "tool_call_id": rec.tool_call_id,
+            "rule": rec.rule,
+            "reason": reason,
+            "approval_id": approval_id,
+        },
     )
     refused(rec, status, reason)
 
 
-def _verified(gov: Governance, request: ApprovalRequest) -> dict[str, Any]:
-    """Re-verify the approval binds to exactly these args under the current policy."""
-    if call_hash(request.tool, request.args, request.policy_version) != request.args_hash:
-        return {"status": "denied", "reason": _ALTERED}
-    if request.policy_version != gov.policy.version:
-        return {
-            "status": "denied",
-            "reason": f"The policy changed since approval "
-            f"({request.policy_version} -> {gov.policy.version}); ask again to re-review.",
-        }
-    # Verified: claim it for execution in the same transaction (one commit fewer).
-    return {
-        "status": "executing",
-        "exec_started_at": utcnow(),
-        "args": request.args,
-        "args_hash": request.args_hash,
-    }
-
-
-def _cas(session: Session, key: str, expected: tuple[str, ...], changes: dict[str, Any]) -> bool:
-    params = {**changes, "cas_key": key, "cas_expected": list(expected)}
-    return bool(rows_affected(session.execute(_CAS, params)) == 1)
-
-
-def _execute(
-    gov: Governance,
-    rec: ToolCallRecord,
-    claim_from: tuple[str, ...],
-    started: datetime | None = None,
-) -> ToolMessage | Pending:
+def _executing(gov: Governance, rec: ToolCallRecord) -> Settled:
+    """A call claimed by someone: wait while their lease holds; after it, take over."""
+    if not calls.lease_lapsed(rec):
+        return InFlight(rec.key, rec.tool, rec.tool_call_id, rec.lease_until)
+    try:
+        idempotent = gov.registry.get(rec.tool).meta.idempotent
+    except NotFound:
+        idempotent = False
     with session_scope(gov.engine) as session:
-        claim = update(ToolCallRecord).where(
-            col(ToolCallRecord.key) == rec.key, col(ToolCallRecord.status).in_(claim_from)
+        claim = calls.take_over(session, rec, gov.execution_lease)
+        if claim is not None and not idempotent:
+            reason = (
+                f"In doubt: the process executing {rec.tool} stopped before recording the "
+                "result, and this tool cannot be safely repeated. Check the system by hand "
+                "and record what happened."
+            )
+            _finish(
+                session, claim, {"status": CallStatus.IN_DOUBT, "error": reason}, actor="system"
+            )
+            rec.status, rec.error = CallStatus.IN_DOUBT, reason
+            return Done(message_for(rec))
+    if claim is None:  # someone else moved it first: see where it stands now
+        with session_scope(gov.engine) as session:
+            now = session.get(ToolCallRecord, rec.key)
+        assert now is not None
+        if now.status in FINAL_CALL_STATUSES:
+            return Done(message_for(now))
+        return InFlight(now.key, now.tool, now.tool_call_id, now.lease_until)
+    log.warning(
+        "taking over a call whose claimant stopped",
+        tool=rec.tool,
+        tool_call_id=rec.tool_call_id,
+        attempt=claim.rec.attempts,
+    )
+    return run_claimed(gov, claim)
+
+
+def run_claimed(gov: Governance, claim: Claim) -> Done | InFlight:
+    """Run the adapter for a call this process has claimed, and record the outcome
+    under the claim's fence (or, if the claim was lost meanwhile, nothing)."""
+    rec = claim.rec
+    with bound_ids(tool_call_id=rec.tool_call_id), tool_span(gov.engine, rec) as span:
+        with _keep_claim(gov, claim):
+            changes = _run_adapter(gov, rec)
+        recorded = retry_transient(
+            lambda: _record_result(gov, claim, changes), what="record a tool result"
         )
-        if started is not None:  # taking over: only if nobody took over first
-            claim = claim.where(col(ToolCallRecord.exec_started_at) == started)
-        now = utcnow()
-        claimed = (
-            rows_affected(session.execute(claim.values(status="executing", exec_started_at=now)))
-            == 1
+        tool_outcome(span, changes["status"], changes.get("error"))
+    if not recorded:
+        log.warning("lost the claim while executing; recorded nothing", tool=rec.tool)
+        outcome = settle(gov, rec.key)
+        return (
+            outcome
+            if isinstance(outcome, Done | InFlight)
+            else InFlight(rec.key, rec.tool, rec.tool_call_id, None)
         )
-    if not claimed:
-        return settle(gov, rec.key)
-    rec.status, rec.exec_started_at = "executing", now
-    return run_claimed(gov, rec)
+    for field, value in changes.items():
+        setattr(rec, field, value)
+    return Done(message_for(rec))
 
 
-def run_claimed(gov: Governance, rec: ToolCallRecord) -> ToolMessage:
-    """Run the adapter for a call this process has claimed, and record the outcome."""
-    with tool_span(gov.engine, rec) as span:
-        message = _run_claimed(gov, rec)
-        tool_outcome(span, rec.status, rec.error)
-    return message
+@contextmanager
+def _keep_claim(gov: Governance, claim: Claim) -> Iterator[None]:
+    """Renew the execution lease while the adapter runs: a slow adapter keeps its call;
+    a process that died or stopped lets go within one lease."""
+    stop = threading.Event()
+    every = max(gov.execution_lease.total_seconds() / 3, 0.05)
+
+    def renew() -> None:
+        while not stop.wait(every):
+            try:
+                with one_statement(gov.engine) as conn:
+                    if not calls.renew(conn, claim, gov.execution_lease):
+                        return
+            except Exception as exc:  # the next renewal tries again; the lease is long
+                log.warning("renewing an execution lease failed", error=str(exc)[:200])
+
+    keeper = threading.Thread(target=renew, name=f"claim-{claim.rec.key[:8]}", daemon=True)
+    keeper.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        keeper.join()
 
 
-def _run_claimed(gov: Governance, rec: ToolCallRecord) -> ToolMessage:
+def _run_adapter(gov: Governance, rec: ToolCallRecord) -> dict[str, Any]:
     ctx = ToolContext(
         idempotency_key=rec.key,
         engine=gov.engine,
@@ -259,83 +307,98 @@ def _run_claimed(gov: Governance, rec: ToolCallRecord) -> ToolMessage:
     began = time.perf_counter()
     result: Any = None
     error: str | None = None
+    status = CallStatus.SUCCEEDED
     try:
         registered = gov.registry.get(rec.tool)  # NotFound if it was disabled meanwhile
-        result = _jsonable(registered.execute(registered.validate(rec.args), ctx))
-    except (ToolFailed, NotFound) as exc:
-        error = str(exc)
-    except Exception as exc:
-        log.exception("adapter raised", tool=rec.tool)
-        error = f"{type(exc).__name__}: {exc}"
-    changes = {
-        "status": "failed" if error else "executed",
-        "result": result,
+    except NotFound as exc:
+        registered, error, status = None, str(exc), CallStatus.FAILED
+    for attempt in range(1, ADAPTER_RETRIES + 1):
+        if registered is None:
+            break
+        try:
+            result = _jsonable(registered.execute(registered.validate(rec.args), ctx))
+            break
+        except ToolFailed as exc:
+            error, status = str(exc), CallStatus.FAILED
+            break
+        except Exception as exc:
+            transient = is_transient(exc)
+            if transient and registered.meta.idempotent and attempt < ADAPTER_RETRIES:
+                log.warning("adapter hit a transient database error; retrying", attempt=attempt)
+                time.sleep(0.2 * 2**attempt)
+                continue
+            if transient and not registered.meta.idempotent:
+                # Its own transaction may or may not have committed: nobody can tell.
+                error = (
+                    f"In doubt: {rec.tool} lost its database connection mid-call "
+                    f"({type(exc).__name__}) and cannot be safely repeated. Check the system "
+                    "by hand and record what happened."
+                )
+                status = CallStatus.IN_DOUBT
+            else:
+                if not transient:
+                    log.exception("adapter raised", tool=rec.tool)
+                error, status = f"{type(exc).__name__}: {exc}", CallStatus.FAILED
+            break
+    return {
+        "status": status,
+        "result": result if status == CallStatus.SUCCEEDED else None,
         "error": error,
         "executed_at": utcnow(),
         "latency_ms": round((time.perf_counter() - began) * 1000, 3),
     }
+
+
+def _record_result(gov: Governance, claim: Claim, changes: dict[str, Any]) -> bool:
     with session_scope(gov.engine) as session:
-        _cas(session, rec.key, ("executing",), changes)
-        if rec.approval_id:
-            mark_executed(session, rec.approval_id)
-        outbox.add(
-            session,
-            ToolExecuted(
-                run_id=rec.run_id,
-                thread_id=rec.thread_id,
-                tool=rec.tool,
-                tool_call_id=rec.tool_call_id,
-                ok=error is None,
-            ),
-        )
-        # The audit append comes last: it takes the chain-head lock, and every writer
-        # takes its row locks before that one, so no two transactions wait on each other.
-        base = {"tool": rec.tool, "tool_call_id": rec.tool_call_id}
-        if error:
-            data = {**base, "error": error}
-        else:
-            data = {**base, "result": result, "latency_ms": changes["latency_ms"]}
-        record(
-            session,
-            kind="tool_failed" if error else "tool_executed",
-            actor=rec.agent,
+        return _finish(session, claim, changes, actor=claim.rec.agent)
+
+
+def _finish(session: Session, claim: Claim, changes: dict[str, Any], *, actor: str) -> bool:
+    """Record the outcome under the claim's fence, with the approval's outcome, the bus
+    message and the audit event, in one transaction. False (and nothing written) if the
+    claim was lost."""
+    rec = claim.rec
+    if not calls.finish(session, claim, changes):
+        return False
+    status = CallStatus(changes["status"])
+    if rec.approval_id:
+        outcome: Outcome = status.value  # type: ignore[assignment]
+        record_outcome(session, rec.approval_id, outcome)
+    outbox.add(
+        session,
+        ToolExecuted(
             run_id=rec.run_id,
             thread_id=rec.thread_id,
-            data=data,
-        )
-    for field, value in changes.items():
-        setattr(rec, field, value)
-    return message_for(rec)
+            tool=rec.tool,
+            tool_call_id=rec.tool_call_id,
+            ok=status == CallStatus.SUCCEEDED,
+        ),
+    )
+    # The audit append comes last: it takes the chain-head lock, and every writer
+    # takes its row locks before that one, so no two transactions wait on each other.
+    data: dict[str, Any] = {
+        "tool": rec.tool,
+        "tool_call_id": rec.tool_call_id,
+        "approval_id": rec.approval_id,
+        "attempt": rec.attempts,
+    }
+    if status == CallStatus.SUCCEEDED:
+        data |= {"result": changes["result"], "latency_ms": changes.get("latency_ms")}
+    else:
+        data |= {"error": changes.get("error"), "outcome": status.value}
+    record(
+        session,
+        kind="tool_executed" if status == CallStatus.SUCCEEDED else "tool_failed",
+        actor=actor,
+        run_id=rec.run_id,
+        thread_id=rec.thread_id,
+        data=data,
+    )
+    return True
 
 
-def _take_over(gov: Governance, rec: ToolCallRecord) -> ToolMessage | Pending:
-    """An ``executing`` claim from a process that may have died."""
-    started = rec.exec_started_at or utcnow()
-    if utcnow() - started < gov.execution_lease:
-        raise ExecutionInProgress(f"{rec.tool} call {rec.tool_call_id} is executing elsewhere")
-    if gov.registry.get(rec.tool).meta.idempotent:
-        return _execute(gov, rec, claim_from=("executing",), started=rec.exec_started_at)
-    with session_scope(gov.engine) as session:
-        reason = (
-            f"In doubt: the process executing {rec.tool} stopped before recording the "
-            "result, and this tool cannot be safely repeated. Check the system by hand."
-        )
-        if _cas(session, rec.key, ("executing",), {"status": "failed", "error": reason}):
-            record(
-                session,
-                kind="tool_failed",
-                actor="system",
-                run_id=rec.run_id,
-                thread_id=rec.thread_id,
-                data={"tool": rec.tool, "error": reason},
-            )
-        final = session.get(ToolCallRecord, rec.key)
-        assert final is not None
-        session.refresh(final)
-    return message_for(final)
-
-
-def _pending(request: ApprovalRequest) -> Pending:
+def _pending(request: ApprovalRequest) -> dict[str, Any]:
     return {
         "approval_id": request.id,
         "tool": request.tool,
@@ -353,15 +416,17 @@ def _jsonable(value: Any) -> Any:
 
 def message_for(rec: ToolCallRecord) -> ToolMessage:
     """What the agent is told about a settled call."""
-    if rec.status == "executed":
+    if rec.status == CallStatus.SUCCEEDED:
         content = json.dumps(rec.result, default=str, sort_keys=True)
         return ToolMessage(content=content, tool_call_id=rec.tool_call_id, name=rec.tool)
-    if rec.status == "invalid":
+    if rec.status == CallStatus.INVALID:
         text = f"Not executed: {rec.error}"
-    elif rec.status == "denied":
+    elif rec.status == CallStatus.DENIED:
         text = f"Not executed: denied (rule {rec.rule}). {rec.reason}"
-    elif rec.status == "expired":
+    elif rec.status == CallStatus.EXPIRED:
         text = f"Not executed: approval expired. {rec.reason}"
+    elif rec.status == CallStatus.IN_DOUBT:
+        text = f"Outcome unknown: {rec.error}"
     else:
         text = f"Tool failed: {rec.error}"
     return ToolMessage(content=text, tool_call_id=rec.tool_call_id, name=rec.tool, status="error")

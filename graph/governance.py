@@ -17,7 +17,8 @@ from policies.decision import RunTotals
 from policies.engine import PolicyEngine
 from tools.registry import ToolRegistry
 
-MOVED_MONEY = ("allowed", "approved", "executing", "executed")
+MOVED_MONEY = ("executing", "succeeded", "in_doubt")
+"""Calls whose money has moved or may have: budgets count them."""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from langchain_core.messages import AIMessage, AnyMessage, ToolCall, ToolMessage
+from langchain_core.messages import AIMessage, AnyMessage, ToolCall
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import interrupt
 from sqlalchemy import func, insert
@@ -24,9 +24,11 @@ from sqlmodel import Session, col, select
 from approvals.service import NewRequest, create_request
 from audit.events import EventKind
 from audit.trail import Event, record_many
-from graph.execution import run_claimed, settle
+from graph import runs
+from graph.calls import Claim
+from graph.execution import AwaitingApproval, Done, InFlight, run_claimed, settle
 from graph.governance import MOVED_MONEY, Governance, amount_of, idempotency_key, run_totals
-from graph.records import ToolCallRecord
+from graph.records import CallStatus, ToolCallRecord
 from graph.state import OpsState
 from graph.tracing import refused_at_proposal
 from policies.decision import CallFacts, Decision, RunTotals
@@ -62,27 +64,35 @@ class GovernedToolNode:
             agent=state.get("agent", "ops"),
             requester=state["requester"],
         )
-        done: dict[str, ToolMessage] = {}
-        for rec in self.propose(scope, last.tool_calls):
-            done[rec.key] = run_claimed(self.gov, rec)  # allowed now: run without a re-read
+        done: dict[str, Done | InFlight] = {}
+        for rec in self.propose(scope, last.tool_calls, config):
+            # Allowed now, claimed at proposal: run without a re-read.
+            done[rec.key] = run_claimed(self.gov, Claim(rec, rec.fence))
         while True:
             messages: list[AnyMessage] = []
             pending: list[dict[str, Any]] = []
+            in_flight: list[dict[str, Any]] = []
             for call in last.tool_calls:
                 key = idempotency_key(scope.thread_id, call["id"] or "")
                 outcome = done.get(key) or settle(self.gov, key)
-                if isinstance(outcome, ToolMessage):
-                    messages.append(outcome)
+                if isinstance(outcome, Done):
+                    messages.append(outcome.message)
+                elif isinstance(outcome, AwaitingApproval):
+                    pending.append(outcome.approval)
                 else:
-                    pending.append(outcome)
-            if not pending:
+                    in_flight.append({"tool": outcome.tool, "tool_call_id": outcome.tool_call_id})
+            if not pending and not in_flight:
                 return {"messages": messages}
             # Pauses the graph; on resume the node re-runs from the top and everything
             # above replays from SQL. The resume value carries nothing: SQL is the truth.
-            interrupt({"kind": "approvals_pending", "pending": pending})
+            # A call in flight elsewhere is waited for the same way: its recorded result
+            # (or its claimant's lapsed lease) resumes the run.
+            interrupt({"kind": "approvals_pending", "pending": pending, "in_flight": in_flight})
             done = {}
 
-    def propose(self, scope: CallScope, calls: list[ToolCall]) -> list[ToolCallRecord]:
+    def propose(
+        self, scope: CallScope, calls: list[ToolCall], config: RunnableConfig | None = None
+    ) -> list[ToolCallRecord]:
         """Validate, decide and record every new call of the turn, in order, once.
 
         One transaction for the turn; allowed calls are recorded already claimed for
@@ -94,6 +104,7 @@ class GovernedToolNode:
         keys = [idempotency_key(scope.thread_id, call["id"] or "") for call in calls]
         try:
             with session_scope(self.gov.engine) as session:
+                runs.check(session, config, scope.run_id)  # a late driver proposes nothing
                 recorded = select(func.count()).where(col(ToolCallRecord.key).in_(keys))
                 if session.exec(recorded).one() == len(keys):
                     return []  # a re-run (after an interrupt): nothing new to decide
@@ -117,7 +128,7 @@ class GovernedToolNode:
         except IntegrityError:
             return []  # recorded before; settle() replays each call from its record
         refused_at_proposal(records)
-        return [r for r in records if r.status == "executing"]
+        return [r for r in records if r.status == CallStatus.EXECUTING]
 
     def _totals(self, session: Session, scope: CallScope, calls: list[ToolCall]) -> RunTotals:
         """Run totals, queried only when some rule for these tools reads them."""
@@ -148,7 +159,7 @@ class GovernedToolNode:
             requester=scope.requester,
             tool=call["name"],
             args=dict(call["args"]),
-            status="invalid",
+            status=CallStatus.INVALID,
         )
 
         def note(kind: EventKind, actor: str, **data: Any) -> None:
@@ -216,12 +227,15 @@ class GovernedToolNode:
             **decision.as_audit(),
         )
         if decision.tier == "deny":
-            rec.status = "denied"
+            rec.status = CallStatus.DENIED
             note("tool_denied", "policy", tool=rec.tool, rule=decision.rule, reason=decision.reason)
         elif decision.tier == "allow":
-            rec.status, rec.exec_started_at = "executing", utcnow()  # claimed by this node
+            # Claimed for execution by this node, under the first fence.
+            now = utcnow()
+            rec.status, rec.exec_started_at = CallStatus.EXECUTING, now
+            rec.lease_until, rec.fence, rec.attempts = now + gov.execution_lease, 1, 1
         else:
-            rec.status = "pending"
+            rec.status = CallStatus.PENDING
             request = create_request(
                 session,
                 NewRequest(

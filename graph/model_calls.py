@@ -32,6 +32,7 @@ from approvals.events import BudgetWarning
 from audit import costs
 from audit.prices import PriceTable, TokenUsage, to_pico, usd_text
 from audit.trail import Event, record_many
+from graph import runs
 from policies.budgets import (
     BudgetExceeded,
     Caps,
@@ -214,14 +215,14 @@ class ModelCaller:
             attempts = collector.attempts or [
                 Attempt(False, TokenUsage(), _since(began), f"{type(exc).__name__}: {exc}")
             ]
-            self._record(attempts, None, run_id, thread_id, workflow)
+            self._record(attempts, None, run_id, thread_id, workflow, config)
             raise
         if not isinstance(response, AIMessage):
             response = AIMessage(content=str(getattr(response, "content", response)))
         attempts = collector.attempts or [
             Attempt(True, TokenUsage.of(response.usage_metadata), _since(began))
         ]
-        self._record(attempts, response, run_id, thread_id, workflow)
+        self._record(attempts, response, run_id, thread_id, workflow, config)
         return response
 
     def _record(
@@ -231,7 +232,10 @@ class ModelCaller:
         run_id: str,
         thread_id: str,
         workflow: str,
+        config: RunnableConfig | None = None,
     ) -> None:
+        """Audit and price the attempts, only while this driver still holds the run: a
+        driver that lost it (stalled past its lease) appends nothing."""
         spec = self.definition.spec
         prices = self.metering.prices
         priced: list[costs.CallCost] = []
@@ -283,6 +287,7 @@ class ModelCaller:
                 )
             )
         with session_scope(self.engine) as session:
+            runs.check(session, config, run_id)
             stored = record_many(session, events)
             for call, event in zip(priced, stored, strict=False):
                 costs.add_cost(session, call, event.id, event.ts)

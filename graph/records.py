@@ -3,33 +3,76 @@
 LangGraph re-runs an interrupted node from the top on resume; these records make the
 node's work idempotent. A call is validated, decided and audited once (keyed by its
 idempotency key), and its adapter runs at most once, guarded by a compare-and-set
-from ``allowed``/``approved`` to ``executing``.
+to ``executing`` that hands out a fencing token.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
 from tethra.db import UTCDateTime, utcnow
 
-RunStatus = Literal["running", "waiting", "stalled", "completed", "failed", "stopped"]
-"""waiting: interrupted on approvals; stalled: its process died mid-step (lease ran out)."""
-CallStatus = Literal[
-    "invalid",
-    "denied",
-    "allowed",
-    "pending",
-    "approved",
-    "executing",
-    "executed",
-    "failed",
-    "expired",
-]
-FINAL_CALL_STATUSES = frozenset({"invalid", "denied", "executed", "failed", "expired"})
+
+class RunStatus(StrEnum):
+    """A run's lifecycle, owned by ``graph.runs``: queued -> running <-> waiting -> one
+    terminal state. ``stalled``: its driver's lease ran out mid-step (the process died
+    or stopped); another process takes it over from its last checkpoint."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    WAITING = "waiting"
+    STALLED = "stalled"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    STOPPED_STEP_LIMIT = "stopped_step_limit"
+    STOPPED_BUDGET = "stopped_budget"
+    CANCELLED = "cancelled"
+
+
+ACTIVE_RUN_STATUSES = frozenset(
+    {RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.WAITING, RunStatus.STALLED}
+)
+TERMINAL_RUN_STATUSES = frozenset(set(RunStatus) - ACTIVE_RUN_STATUSES)
+
+
+class CallStatus(StrEnum):
+    """A tool call's lifecycle, owned by ``graph.calls``. Approval status (on the
+    approval request) and execution outcome (here) are separate facts.
+
+    proposed -> invalid | denied | pending | executing (allowed);
+    pending -> executing (approved) | denied | expired;
+    executing -> succeeded | failed | in_doubt.
+    """
+
+    INVALID = "invalid"
+    DENIED = "denied"
+    PENDING = "pending"
+    EXPIRED = "expired"
+    EXECUTING = "executing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    IN_DOUBT = "in_doubt"
+    """The adapter may or may not have run (its process died), and the tool cannot be
+    safely repeated: a person checks the system and says what happened."""
+
+
+FINAL_CALL_STATUSES = frozenset(
+    {
+        CallStatus.INVALID,
+        CallStatus.DENIED,
+        CallStatus.EXPIRED,
+        CallStatus.SUCCEEDED,
+        CallStatus.FAILED,
+        CallStatus.IN_DOUBT,
+    }
+)
+EXECUTED_CALL_STATUSES = frozenset({CallStatus.SUCCEEDED, CallStatus.FAILED, CallStatus.IN_DOUBT})
+"""The adapter was (or may have been) run: an approval's ``outcome``."""
 
 
 class Run(SQLModel, table=True):
@@ -39,12 +82,19 @@ class Run(SQLModel, table=True):
     thread_id: str = Field(index=True, max_length=128)
     requester: str = Field(max_length=64)
     agent: str = Field(max_length=64)
-    status: str = Field(default="running", index=True, max_length=16)
+    workflow: str = Field(default="chat", max_length=32)
+    """Which registered workflow drives it (``chat``, ``invoices``): recovery resumes a
+    run through its own workflow."""
+    status: str = Field(default=RunStatus.QUEUED, index=True, max_length=24)
     error: str | None = None
+    """The terminal state's reason, in words (why it failed or stopped)."""
     started_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime()))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime()))
     lease_owner: str | None = Field(default=None, max_length=64)
     lease_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    fence: int = 0
+    """Bumped whenever the run changes hands or ends: a driver writes only while the
+    run still carries the fence it took, so a late driver appends nothing."""
 
 
 class ToolCallRecord(SQLModel, table=True):
@@ -72,3 +122,10 @@ class ToolCallRecord(SQLModel, table=True):
     exec_started_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     executed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     latency_ms: float | None = None
+    fence: int = 0
+    """Bumped by every claim for execution: the result is recorded only under the
+    claim's fence, so a worker that lost its claim records nothing."""
+    lease_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    """While ``executing``: renewed by the claimant; after it, another may take over."""
+    attempts: int = 0
+    """How many times the adapter was started for this call."""

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -23,44 +22,51 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.errors import GraphRecursionError
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
-from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
 from agents.spec import AgentDefinition
+from approvals import outbox
 from approvals.bus import Bus
 from approvals.deciding import DecideOutcome, decide
-from approvals.events import ApprovalDecided, ApprovalExpired, BusEvent, RunResume
+from approvals.events import ApprovalDecided, ApprovalExpired, BusEvent, RunResume, ToolExecuted
 from approvals.models import Action, ApprovalRequest
 from approvals.outbox import Observer, publish_after_commit, publish_captured, relay
 from approvals.service import expire_overdue, warn_expiring
 from audit.events import EventKind
 from audit.trail import Event, record, record_many
+from graph import runs
 from graph.execution import settle_approved
 from graph.governance import Governance, run_totals
-from graph.records import Run, ToolCallRecord
+from graph.records import CallStatus, Run, RunStatus, ToolCallRecord
+from graph.runs import Held
 from policies.budgets import BudgetExceeded
 from policies.decision import CallFacts, Decision
 from tethra.canonical import call_hash
-from tethra.db import rows_affected, session_scope, utcnow
-from tethra.errors import (
-    Conflict,
-    ExecutionInProgress,
-    InvalidInput,
-    NotFound,
-    RunFailure,
-    TethraError,
-)
+from tethra.db import is_transient, retry_transient, session_scope, utcnow
+from tethra.errors import InvalidInput, LostOwnership, NotFound, RunFailure, TethraError
 from tethra.ids import new_id
 from tethra.logging import bound_ids, get_logger
 
 log = get_logger(__name__)
+CHAT = "chat"
+"""The workflow this runtime drives (invoice runs have their own)."""
+STEP_LIMIT = "step_limit"
+"""``state["stopped"]`` when an agent reached its step limit."""
+_END_EVENTS: dict[RunStatus, EventKind] = {
+    RunStatus.WAITING: "run_waiting",
+    RunStatus.COMPLETED: "run_completed",
+    RunStatus.FAILED: "run_failed",
+    RunStatus.STOPPED_BUDGET: "run_stopped",
+    RunStatus.STOPPED_STEP_LIMIT: "run_stopped",
+    RunStatus.CANCELLED: "run_stopped",
+}
 
 
 @dataclass(frozen=True)
 class RunOutcome:
     run_id: str
     thread_id: str
-    status: str  # completed | waiting | failed | stopped (at a cost cap)
+    status: RunStatus
     messages: list[AnyMessage]
     pending: list[dict[str, Any]]
     error: str | None = None
@@ -83,6 +89,9 @@ class Runtime:
     """Run for every relayed event in the relay's transaction (e.g. webhook deliveries)."""
     owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
+    def __post_init__(self) -> None:
+        self._leases = runs.LeaseKeeper(self.gov.engine, self.run_lease)
+
     # --- runs -------------------------------------------------------------------------
     def start_run(self, thread_id: str, requester: str, text: str) -> RunOutcome:
         """Record a run for the operator's message and work it to an answer or a wait."""
@@ -90,46 +99,46 @@ class Runtime:
         return self.drive_run(run_id, thread_id, requester, text)
 
     def open_run(self, thread_id: str, requester: str, text: str) -> str:
-        """Validate and record the run (Conflict if the thread waits); returns its id.
-
-        Split from ``drive_run`` so an API can answer at once and drive in the background.
-        """
+        """Validate and record the run, queued and leased to this process (Conflict if
+        the thread has an active run); returns its id. Split from ``drive_run`` so an
+        API can answer at once and drive in the background: the lease is renewed while
+        the run waits for a free driver, so recovery never ends it under us."""
         if not text.strip():
             raise InvalidInput("the message is empty")
         if len(thread_id) > 64 or not thread_id:
             raise InvalidInput("a thread id is 1-64 characters")
-        with session_scope(self.gov.engine) as session:
-            busy = session.exec(
-                select(Run).where(
-                    Run.thread_id == thread_id,
-                    col(Run.status).in_(("waiting", "running", "stalled")),
+        run = Run(
+            id=new_id("run"), thread_id=thread_id, requester=requester, agent=self.entry_agent
+        )
+
+        def create() -> Held:
+            with session_scope(self.gov.engine) as session:
+                held = runs.open_queued(session, run, self.owner, self.run_lease)
+                record_many(
+                    session,
+                    [
+                        Event(
+                            "run_started", requester, {"agent": self.entry_agent}, run.id, thread_id
+                        ),
+                        Event("user_message", requester, {"text": text}, run.id, thread_id),
+                    ],
                 )
-            ).first()
-            if busy is not None:
-                raise Conflict(
-                    f"thread {thread_id} is {busy.status} (run {busy.id}); wait for it, or "
-                    "decide its approvals, before sending another message"
-                )
-            run = Run(
-                id=new_id("run"),
-                thread_id=thread_id,
-                requester=requester,
-                agent=self.entry_agent,
-                lease_owner=self.owner,
-                lease_until=utcnow() + self.run_lease,
-            )
-            session.add(run)
-            session.flush()
-            record_many(
-                session,
-                [
-                    Event("run_started", requester, {"agent": self.entry_agent}, run.id, thread_id),
-                    Event("user_message", requester, {"text": text}, run.id, thread_id),
-                ],
-            )
+                return held
+
+        self._leases.hold(retry_transient(create, what="open a run"))
         return run.id
 
     def drive_run(self, run_id: str, thread_id: str, requester: str, text: str) -> RunOutcome:
+        """Start a run this process queued; if it was ended meanwhile, run nothing."""
+        held = self._leases.get(run_id) or runs.Held(run_id, thread_id, 1, RunStatus.QUEUED)
+
+        def begin() -> bool:
+            with session_scope(self.gov.engine) as session:
+                return runs.start(session, held, self.owner, self.run_lease)
+
+        if not retry_transient(begin, what="start a run"):
+            self._leases.release(run_id)
+            return self._outcome_from_sql(run_id, thread_id)
         payload = {
             # The message id is the run id, so the run's own messages can be told apart.
             "messages": [HumanMessage(content=text, id=run_id)],
@@ -138,154 +147,176 @@ class Runtime:
             "agent": self.entry_agent,  # the operator always talks to the entry agent
             "task": text,
             "steps": 0,
+            "stopped": "",
         }
-        return self._drive(run_id, thread_id, payload)
+        return self._drive(held, payload)
 
     def resume(self, thread_id: str) -> RunOutcome | None:
-        """Continue the thread's waiting run; None if there is none or another process has it."""
+        """Continue the thread's waiting or stalled run; None if there is none or another
+        process has it. A decision that lands while this process drives the run is
+        picked up by the loop here (``_has_news``) rather than lost."""
         while True:
-            with session_scope(self.gov.engine) as session:
-                run = session.exec(
-                    select(Run).where(
-                        Run.thread_id == thread_id, col(Run.status).in_(("waiting", "stalled"))
-                    )
-                ).first()
-                if run is None:
-                    return None
-                now = utcnow()
-                took = (
-                    rows_affected(
-                        session.execute(
-                            update(Run)
-                            .where(
-                                col(Run.id) == run.id,
-                                col(Run.status) == run.status,
-                                or_(col(Run.lease_owner).is_(None), col(Run.lease_until) < now),
-                            )
-                            .values(
-                                status="running",
-                                lease_owner=self.owner,
-                                lease_until=now + self.run_lease,
-                            )
+
+            def take() -> runs.Held | None:
+                with session_scope(self.gov.engine) as session:
+                    run = session.exec(
+                        select(Run).where(
+                            Run.thread_id == thread_id,
+                            Run.workflow == CHAT,
+                            col(Run.status).in_((RunStatus.WAITING, RunStatus.STALLED)),
                         )
-                    )
-                    == 1
-                )
-            if not took:
+                    ).first()
+                    if run is None:
+                        return None
+                    return runs.take(session, run, self.owner, self.run_lease)
+
+            held = retry_transient(take, what="take a run")
+            if held is None:
                 return None
+            self._leases.hold(held)
             # A waiting run was interrupted: it resumes. A stalled one was cut off mid-step
             # (its process died): it re-runs from its last checkpoint.
-            payload: Command[Any] | None = Command(resume=True) if run.status == "waiting" else None
-            outcome = self._drive(run.id, thread_id, payload)
-            if outcome.status != "waiting" or not self._has_news(run.id):
+            waiting = held.previous == RunStatus.WAITING
+            payload: Command[Any] | None = Command(resume=True) if waiting else None
+            outcome = self._drive(held, payload)
+            if outcome.status != RunStatus.WAITING or not self._has_news(held.run_id):
                 return outcome
 
-    def _drive(self, run_id: str, thread_id: str, payload: Any) -> RunOutcome:
+    def _drive(self, held: runs.Held, payload: Any) -> RunOutcome:
+        run_id, thread_id = held.run_id, held.thread_id
         config: RunnableConfig = {"configurable": {"thread_id": thread_id}, "recursion_limit": 100}
+        config = runs.fenced_config(config, held)
         self.gov.registry.refresh()  # tools enabled or disabled since the last run
         error: str | None = None
-        stopped = False
+        stop: RunStatus | None = None
         values: dict[str, Any] | None = None
-        with bound_ids(run_id=run_id, thread_id=thread_id), self._keep_lease(run_id):
-            try:
-                values = self.graph.invoke(payload, config)
-            except GraphRecursionError:
-                error = "the run exceeded the graph's recursion limit"
-            except BudgetExceeded as exc:  # a cost cap: a clean stop, not a failure
-                error, stopped = str(exc), True
-            except (TethraError, RunFailure) as exc:
-                error = str(exc)
-            except Exception as exc:
-                log.exception("run failed")
-                error = f"{type(exc).__name__}: {exc}"
-            if values is None:  # the run failed: read what was checkpointed before it did
-                values = dict(self.graph.get_state(config).values)
-            return self._settle_run(run_id, thread_id, values, error, stopped)
+        try:
+            with bound_ids(run_id=run_id, thread_id=thread_id):
+                try:
+                    values = self.graph.invoke(payload, config)
+                except LostOwnership:
+                    log.warning("lost the run to another process; stopping here")
+                    return self._outcome_from_sql(run_id, thread_id)
+                except GraphRecursionError:
+                    error = "the run exceeded the graph's recursion limit"
+                    stop = RunStatus.STOPPED_STEP_LIMIT
+                except BudgetExceeded as exc:  # a cost cap: a clean stop, not a failure
+                    error, stop = str(exc), RunStatus.STOPPED_BUDGET
+                except (TethraError, RunFailure) as exc:
+                    error = str(exc)
+                except Exception as exc:
+                    if is_transient(exc):
+                        return self._stall(held, exc)
+                    log.exception("run failed")
+                    error = f"{type(exc).__name__}: {exc}"
+                if values is None:  # it ended early: read what was checkpointed before
+                    values = dict(self.graph.get_state(config).values)
+                if stop is None and values.get("stopped") == STEP_LIMIT:
+                    stop, error = RunStatus.STOPPED_STEP_LIMIT, _reply_of(values, run_id)
+                return self._settle_run(held, values, error, stop)
+        finally:
+            self._leases.release(run_id)
 
     def _settle_run(
         self,
-        run_id: str,
-        thread_id: str,
+        held: runs.Held,
         values: dict[str, Any],
         error: str | None,
-        stopped: bool = False,
+        stop: RunStatus | None = None,
     ) -> RunOutcome:
+        run_id, thread_id = held.run_id, held.thread_id
         messages = _messages_of_run(values.get("messages", []), run_id)
-        pending = [p for i in values.get("__interrupt__", []) for p in i.value.get("pending", [])]
-        status = "failed" if error else ("waiting" if pending else "completed")
-        status = "stopped" if stopped else status
-        with session_scope(self.gov.engine) as session:
-            session.execute(
-                update(Run)
-                .where(col(Run.id) == run_id)
-                .values(
-                    status=status,
-                    error=error,
-                    updated_at=utcnow(),
-                    lease_owner=None,
-                    lease_until=None,
+        interrupts = [i.value for i in values.get("__interrupt__", [])]
+        pending = [p for i in interrupts for p in i.get("pending", [])]
+        waits = bool(pending) or any(i.get("in_flight") for i in interrupts)
+        if stop is not None:
+            status = stop
+        elif error:
+            status = RunStatus.FAILED
+        else:
+            status = RunStatus.WAITING if waits else RunStatus.COMPLETED
+        kind: EventKind = _END_EVENTS[status]
+        data: dict[str, Any] = {"reason": error} if error else {}
+        if status in (RunStatus.STOPPED_BUDGET, RunStatus.STOPPED_STEP_LIMIT):
+            data["stopped"] = status.value
+        if pending:
+            data["approvals"] = [p["approval_id"] for p in pending]
+
+        def settle() -> bool:
+            with session_scope(self.gov.engine) as session:
+                if not runs.finish(session, held, status, error):
+                    return False
+                record(
+                    session,
+                    kind=kind,
+                    actor="system",
+                    run_id=run_id,
+                    thread_id=thread_id,
+                    data=data,
                 )
-            )
-            kind: EventKind = (
-                "run_stopped"
-                if stopped
-                else "run_failed"
-                if error
-                else "run_waiting"
-                if pending
-                else "run_completed"
-            )
-            data: dict[str, Any] = {"reason": error} if error else {}
-            if pending:
-                data["approvals"] = [p["approval_id"] for p in pending]
-            record(
-                session, kind=kind, actor="system", run_id=run_id, thread_id=thread_id, data=data
-            )
+                return True
+
+        if not retry_transient(settle, what="record a run's end"):
+            log.warning("lost the run before recording its end; recorded nothing")
+            return self._outcome_from_sql(run_id, thread_id)
         self.relay()
         return RunOutcome(run_id, thread_id, status, messages, pending, error)
 
-    @contextmanager
-    def _keep_lease(self, run_id: str) -> Iterator[None]:
-        """Renew the run's lease while this process drives it, so the lease can be short:
-        a process that dies lets go within one lease, one that is merely slow keeps it."""
-        stop = threading.Event()
+    def _stall(self, held: runs.Held, exc: BaseException) -> RunOutcome:
+        """A transient database error cut the step off: the run is not failed. Let go of
+        it (stalled, fenced) so this or another process re-runs it from its checkpoint."""
+        log.warning(
+            "run interrupted by a transient database error; it will be resumed",
+            error=f"{type(exc).__name__}: {str(exc)[:200]}",
+        )
 
-        def renew() -> None:
-            while not stop.wait(self.run_lease.total_seconds() / 3):
-                with session_scope(self.gov.engine) as session:
-                    session.execute(
-                        update(Run)
-                        .where(col(Run.id) == run_id, col(Run.lease_owner) == self.owner)
-                        .values(lease_until=utcnow() + self.run_lease)
-                    )
+        def stall() -> None:
+            with session_scope(self.gov.engine) as session:
+                if runs.stall(session, held):
+                    outbox.add(session, RunResume(run_id=held.run_id, thread_id=held.thread_id))
 
-        keeper = threading.Thread(target=renew, name=f"lease-{run_id}", daemon=True)
-        keeper.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            keeper.join()
+        with suppress(Exception):  # the database is still away: the lease lapses instead
+            retry_transient(stall, what="stall a run", give_up_after_s=30)
+        return self._outcome_from_sql(held.run_id, held.thread_id)
+
+    def _outcome_from_sql(self, run_id: str, thread_id: str) -> RunOutcome:
+        """What the record says about a run this process does not (or no longer) drive."""
+        run = retry_transient(lambda: self.run(run_id), what="read a run")
+        return RunOutcome(run_id, thread_id, RunStatus(run.status), [], [], run.error)
 
     def _has_news(self, run_id: str) -> bool:
-        """Whether the run can move: a decided approval, or a call left unsettled."""
+        """Whether a waiting run can move: a call it waits on was decided, finished, or
+        lost its claimant; or nothing blocks it any more."""
+        return retry_transient(lambda: self._news(run_id), what="look for news")
+
+    def _news(self, run_id: str) -> bool:
+        now = utcnow()
         with session_scope(self.gov.engine) as session:
-            unsettled = session.exec(
-                select(ToolCallRecord.key).where(
-                    col(ToolCallRecord.run_id) == run_id,
-                    col(ToolCallRecord.status).in_(("allowed", "approved", "executing")),
+            rows = session.exec(
+                select(
+                    ToolCallRecord.status,
+                    ToolCallRecord.lease_until,
+                    ApprovalRequest.status,
+                    ApprovalRequest.deadline,
                 )
-            ).first()
-            decided = session.exec(
-                select(ApprovalRequest.id)
-                .join(ToolCallRecord, col(ToolCallRecord.approval_id) == ApprovalRequest.id)
-                .where(
-                    col(ToolCallRecord.run_id) == run_id,
-                    col(ToolCallRecord.status) == "pending",
-                    col(ApprovalRequest.status) != "pending",
+                .join(
+                    ApprovalRequest,
+                    col(ToolCallRecord.approval_id) == ApprovalRequest.id,
+                    isouter=True,
                 )
-            ).first()
-        return unsettled is not None or decided is not None
+                .where(col(ToolCallRecord.run_id) == run_id)
+            ).all()
+        blocked = False
+        for status, lease_until, approval, deadline in rows:
+            if status == CallStatus.PENDING:
+                if approval != "pending" or (deadline is not None and deadline <= now):
+                    return True
+                blocked = True
+            elif status == CallStatus.EXECUTING:
+                if lease_until is None or lease_until < now:
+                    return True
+                blocked = True
+        return not blocked
 
     # --- approvals --------------------------------------------------------------------
     def decide(
@@ -344,7 +375,7 @@ class Runtime:
         """
         if isinstance(event, ApprovalDecided) and event.status == "approved":
             self._settle_approved(event.approval_id, event.call_key)
-        if isinstance(event, ApprovalDecided | ApprovalExpired | RunResume):
+        if isinstance(event, ApprovalDecided | ApprovalExpired | RunResume | ToolExecuted):
             self.resume(event.thread_id)
 
     def _settle_approved(self, approval_id: str, key: str | None) -> None:
@@ -354,9 +385,8 @@ class Runtime:
                     select(ToolCallRecord.key).where(ToolCallRecord.approval_id == approval_id)
                 ).first()
         if key is not None:
-            # If another process is executing it, the resumed run will see the result.
-            with suppress(ExecutionInProgress):
-                settle_approved(self.gov, key)
+            # If another process is executing it, the resumed run waits for its result.
+            settle_approved(self.gov, key)
 
     def relay(self) -> int:
         """Publish what committed to the outbox (in-process: handled right here)."""
@@ -371,19 +401,43 @@ class Runtime:
     def runs_needing_resume(self) -> list[Run]:
         """Runs that can move on, read from SQL alone: the bus may have lost their news.
 
-        A run whose process died mid-step (its lease ran out) was cut off: it is marked
-        stalled and always resumed; a waiting run is resumed if it has news.
+        A running run whose lease lapsed was cut off (its process died or stopped): it
+        is marked stalled under a new fence, and always resumed. A queued run whose
+        process died before starting it is failed with that reason (nothing of it ran).
+        A waiting run is resumed if it has news.
         """
-        with session_scope(self.gov.engine) as session:
-            session.execute(
-                update(Run)
-                .where(col(Run.status) == "running", col(Run.lease_until) < utcnow())
-                .values(status="stalled", lease_owner=None, lease_until=None)
-            )
-            runs = list(
-                session.exec(select(Run).where(col(Run.status).in_(("waiting", "stalled"))))
-            )
-        return [run for run in runs if run.status == "stalled" or self._has_news(run.id)]
+
+        def scan() -> list[Run]:
+            with session_scope(self.gov.engine) as session:
+                for run_id in runs.stall_lapsed(session, CHAT):
+                    log.warning("run stalled: its driver's lease lapsed", run_id=run_id)
+                for run_id in runs.lapsed_queued(session, CHAT):
+                    reason = (
+                        "not started: the process that accepted the message stopped before "
+                        "starting it; nothing was done, send the message again"
+                    )
+                    if runs.end(
+                        session, run_id, RunStatus.FAILED, reason, only_from={RunStatus.QUEUED}
+                    ):
+                        record(
+                            session,
+                            kind="run_failed",
+                            actor="system",
+                            run_id=run_id,
+                            thread_id=None,
+                            data={"reason": reason},
+                        )
+                return list(
+                    session.exec(
+                        select(Run).where(
+                            Run.workflow == CHAT,
+                            col(Run.status).in_((RunStatus.WAITING, RunStatus.STALLED)),
+                        )
+                    )
+                )
+
+        found = retry_transient(scan, what="look for runs to resume")
+        return [r for r in found if r.status == RunStatus.STALLED or self._has_news(r.id)]
 
     def reconcile(self) -> int:
         """Rebuild the bus from SQL (after Redis lost data): one resume per run with news."""
@@ -408,6 +462,15 @@ class Runtime:
             if run is None:
                 raise NotFound(f"no run {run_id!r}")
             return run
+
+
+def _reply_of(values: dict[str, Any], run_id: str) -> str:
+    texts = [
+        str(m.content)
+        for m in _messages_of_run(values.get("messages", []), run_id)
+        if isinstance(m, AIMessage) and m.content
+    ]
+    return texts[-1] if texts else "stopped at the step limit"
 
 
 def _messages_of_run(messages: list[AnyMessage], run_id: str) -> list[AnyMessage]:

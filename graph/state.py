@@ -26,5 +26,7 @@ class OpsState(TypedDict):
     """Facts gathered by the agents, append-only."""
     budget_used: NotRequired[float]
     """Unused: spend is read from the cost ledger (audit.costs), not carried in state."""
+    stopped: NotRequired[str]
+    """Set by an agent that stopped the run (``step_limit``); reset by each new run."""
     workflow: NotRequired[str]
     """The workflow a run belongs to, for costs and daily caps ("chat" when unset)."""

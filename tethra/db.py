@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import DateTime, Dialect, event, exc
 from sqlalchemy.engine import Connection, CursorResult, Engine, Result
@@ -22,7 +22,11 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, create_engine
 
+from tethra.logging import get_logger
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_T = TypeVar("_T")
+_log = get_logger(__name__)
 
 
 def utcnow() -> datetime:
@@ -48,6 +52,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+IDLE_TRANSACTION_TIMEOUT_S = 15.0
+"""PostgreSQL ends a transaction that sat idle this long (its process paused or died)."""
 PING_IF_IDLE_S = 2.0
 """A pooled PostgreSQL connection idle longer than this is pinged before it is used."""
 
@@ -67,7 +73,18 @@ def create_db_engine(
     # LIFO: the connection used last is reused first, so a quiet process keeps one warm
     # connection (its server process awake, its statements prepared) rather than cycling
     # through the pool; the rest idle and are pinged before reuse.
-    engine = create_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_use_lifo=True)
+    # A transaction left idle (its process stopped or paused mid-work) is ended by the
+    # server, so its row locks never block the other workers for long: no transaction
+    # of ours waits on anything slow (adapters and model calls run outside them).
+    idle = f"-c idle_in_transaction_session_timeout={int(IDLE_TRANSACTION_TIMEOUT_S * 1000)}"
+    engine = create_engine(
+        url,
+        echo=echo,
+        pool_size=10,
+        max_overflow=10,
+        pool_use_lifo=True,
+        connect_args={"options": idle},
+    )
     _ping_idle_connections(engine, ping_if_idle_s)
     return engine
 
@@ -176,3 +193,45 @@ def schema_is_current(engine: Engine) -> bool:
 def rows_affected(result: Result[Any]) -> int:
     """Rows an UPDATE/DELETE touched: the outcome of a compare-and-set."""
     return cast(CursorResult[Any], result).rowcount
+
+
+def is_transient(error: BaseException) -> bool:
+    """A database error that a retry may cure: the connection was cut (a terminated
+    backend, a restart, a failover), the server is starting or shutting down, or a
+    serialization conflict or deadlock. Constraint violations and bugs are not."""
+    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+        return True
+    if isinstance(error, exc.OperationalError | exc.InterfaceError | exc.DisconnectionError):
+        return True
+    code = getattr(getattr(error, "orig", None), "sqlstate", None) or ""
+    # 08: connection exception; 40: transaction rollback (serialization, deadlock);
+    # 57P: operator intervention (admin shutdown, crash shutdown, cannot connect now).
+    return isinstance(code, str) and code.startswith(("08", "40", "57P"))
+
+
+def retry_transient(
+    work: Callable[[], _T], *, what: str, give_up_after_s: float = 120.0, first_wait_s: float = 0.05
+) -> _T:
+    """Run ``work`` (one whole transaction or statement) and retry it with capped
+    exponential backoff while the database error is transient, for up to
+    ``give_up_after_s``; then the last error propagates. ``work`` must be safe to repeat:
+    a compare-and-set or an idempotent write, whose first attempt may have committed."""
+    deadline = time.monotonic() + give_up_after_s
+    wait = first_wait_s
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return work()
+        except exc.SQLAlchemyError as error:
+            if not is_transient(error) or time.monotonic() + wait > deadline:
+                raise
+            _log.warning(
+                "transient database error; retrying",
+                what=what,
+                attempt=attempt,
+                wait_s=round(wait, 3),
+                error=f"{type(error).__name__}: {str(error).splitlines()[0][:200]}",
+            )
+            time.sleep(wait)
+            wait = min(wait * 2, 2.0)

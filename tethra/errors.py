@@ -26,10 +26,6 @@ class ToolFailed(AgentSignal):
     """The adapter ran and failed; the agent is told, the run continues."""
 
 
-class ExecutionInProgress(AgentSignal):
-    """Another process holds the execution lease for this call right now."""
-
-
 # --- tier 2: mistakes by the developer or operator -------------------------------------
 class UserError(TethraError):
     """Something the caller can fix; the message says what."""
@@ -58,3 +54,9 @@ class InvalidInput(UserError):
 # --- tier 3: run failures --------------------------------------------------------------
 class RunFailure(TethraError):
     """The run stops; the reason is recorded and shown to the user."""
+
+
+class LostOwnership(TethraError):
+    """This process no longer holds the run or call it was working on (its lease
+    lapsed and another process took over, or the run was ended): it must stop and
+    write nothing more. Not a failure of the run, which goes on elsewhere."""

@@ -31,7 +31,11 @@ router = APIRouter(prefix="/approvals", tags=["approvals"])
 
 CONTEXT_MESSAGES = 10
 ApprovalId = Annotated[str, Path(max_length=64, description="An approval request id (apr_…).")]
-StatusFilter = Literal["pending", "approved", "denied", "expired", "executed", "all"]
+StatusFilter = Literal[
+    "pending", "approved", "denied", "expired", "succeeded", "failed", "in_doubt", "all"
+]
+"""An approval status, or what executing the approved call did (succeeded, failed,
+in_doubt): two separate facts."""
 
 
 @router.get(

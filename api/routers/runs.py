@@ -23,7 +23,9 @@ RunId = Annotated[str, Path(max_length=64, description="A run id (run_…).")]
 @router.get(
     "/{run_id}",
     summary="A run's status",
-    description="running, waiting (see `pending_approvals`), completed, failed or stopped.",
+    description="queued, running, waiting (see `pending_approvals`), or one terminal state "
+    "with its reason in `error`: completed, failed, stopped_step_limit, stopped_budget, "
+    "cancelled.",
     responses=error_responses(401, 403, 404),
 )
 def get_run(run_id: RunId, user: CurrentUser, session: SessionDep) -> RunOut:

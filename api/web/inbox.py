@@ -32,7 +32,11 @@ CONTEXT_MESSAGES = 10
 PAGE = 100
 BULK_MAX_APPROVALS = 1
 """Bulk approval is for low tiers only: requests one approver may settle alone."""
-StatusFilter = Literal["pending", "approved", "denied", "expired", "executed", "all"]
+StatusFilter = Literal[
+    "pending", "approved", "denied", "expired", "succeeded", "failed", "in_doubt", "all"
+]
+"""An approval status, or what executing the approved call did (succeeded, failed,
+in_doubt): two separate facts."""
 DONE = {
     "approve": "You approved this call.",
     "deny": "You denied this call.",

@@ -29,7 +29,17 @@ from tethra.users import has_role
 router = APIRouter(prefix="/web/runs", route_class=WebRoute, include_in_schema=False)
 
 RunId = Annotated[str, Path(max_length=64)]
-StatusFilter = Literal["all", "running", "waiting", "completed", "failed", "stopped"]
+StatusFilter = Literal[
+    "all",
+    "queued",
+    "running",
+    "waiting",
+    "completed",
+    "failed",
+    "stopped_step_limit",
+    "stopped_budget",
+    "cancelled",
+]
 RECENT = 100
 KIND_CLASS = {
     "model_call": "model",

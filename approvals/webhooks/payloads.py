@@ -70,7 +70,7 @@ def summary(event: BusEvent, request: ApprovalRequest | None = None) -> str:
         case "run.resume":
             return f"Run {event.run_id} on thread {event.thread_id} resumes."
         case "tool.executed":
-            outcome = "executed" if event.ok else "failed"
+            outcome = "succeeded" if event.ok else "failed"
             return f"Tool {event.tool} {outcome} in run {event.run_id} (call {event.tool_call_id})."
         case "budget.warning":
             return (

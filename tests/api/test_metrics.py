@@ -66,7 +66,7 @@ def test_metrics_follow_a_request_through_approval_and_execution(open_api: OpenA
         assert value(waiting, "tethra_approvals_pending_age_seconds_gcount", tier="review") == 1
         assert value(waiting, "tethra_approval_decision_seconds_count") == 0
         assert (
-            value(waiting, "tethra_tool_executions_total", tool="refund", outcome="executed")
+            value(waiting, "tethra_tool_executions_total", tool="refund", outcome="succeeded")
             is None
         )
         assert value(waiting, "tethra_model_calls_total", agent="ops", model="scripted") == 1
@@ -91,7 +91,7 @@ def test_metrics_follow_a_request_through_approval_and_execution(open_api: OpenA
     assert value(done, "tethra_approval_decision_seconds_bucket", le="+Inf") == 1
     assert value(done, "tethra_approval_to_execution_seconds_count") == 1
     assert (value(done, "tethra_approval_to_execution_seconds_sum") or -1) >= 0
-    assert value(done, "tethra_tool_executions_total", tool="refund", outcome="executed") == 2
+    assert value(done, "tethra_tool_executions_total", tool="refund", outcome="succeeded") == 2
     assert value(done, "tethra_model_calls_total", agent="ops", model="scripted") == 4
     assert value(done, "tethra_model_calls_unpriced_total", agent="ops", model="scripted") == 4
     assert value(done, "tethra_outbox_unpublished") == 0

@@ -104,11 +104,11 @@ def test_a_runaway_loop_warns_twice_then_stops_at_its_cap_and_nothing_runs_after
     with runtime(engine, tmp_path, model, metering) as rt:
         outcome = rt.start_run(thread, "olivia", "look up order 7")
 
-    assert outcome.status == "stopped"
+    assert outcome.status == "stopped_budget"
     assert outcome.error is not None
     assert "this run's cap" in outcome.error
     assert "$0.5" in outcome.error
-    assert rt.run(outcome.run_id).status == "stopped"
+    assert rt.run(outcome.run_id).status == "stopped_budget"
     assert 3 < len(model.calls) < 100  # it ran for a while, then was cut off
 
     trail = kinds(engine, outcome.run_id)
@@ -177,11 +177,11 @@ def test_an_agents_daily_cap_spans_runs_and_warns_once_per_day(
         for n in range(20):
             outcome = rt.start_run(f"th-daily-{n}-{id(rt)}", "olivia", "hi")
             statuses.append(outcome.status)
-            if outcome.status == "stopped":
+            if outcome.status == "stopped_budget":
                 assert outcome.error is not None
                 assert "daily cap of agent 'ops'" in outcome.error
                 break
-    assert statuses[-1] == "stopped"
+    assert statuses[-1] == "stopped_budget"
     assert set(statuses[:-1]) == {"completed"}
     with Session(engine) as session:
         runs = session.exec(select(Run)).all()

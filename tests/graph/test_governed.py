@@ -74,7 +74,7 @@ def test_review_waits_then_executes_exactly_once_after_approval(
         with Session(rt.gov.engine) as s:
             request = s.get(ApprovalRequest, pending["approval_id"])
         assert request is not None
-        assert request.status == "executed"
+        assert (request.status, request.outcome) == ("approved", "succeeded")
 
 
 def test_requester_cannot_approve_own_call(open_rt: OpenRuntime, thread: str) -> None:

@@ -86,11 +86,11 @@ def test_an_obeyed_injection_executes_nothing_high_risk_without_approval(
         refund, payout = by_tool["refund_order"], by_tool["pay_invoice"]
         assert (refund.agent, refund.tier, refund.status) == ("support", "review", "pending")
         assert (payout.tier, payout.rule, payout.status) == ("deny", "agent-scope", "denied")
-        executed = [r for r in by_tool.values() if r.status == "executed"]
+        executed = [r for r in by_tool.values() if r.status == "succeeded"]
         assert [r.tool for r in executed] == ["list_customer_notes"]  # reads only
 
         rt.decide(out.pending[0]["approval_id"], approver="adam", action="deny", comment="no")
         assert rt.run(out.run_id).status == "completed"
         with Session(rt.gov.engine) as s:
             assert list(s.exec(select(Refund).where(Refund.order_id == 1042))) == []
-        assert all(r.status != "executed" for r in records(rt, out.run_id) if r.effect == "money")
+        assert all(r.status != "succeeded" for r in records(rt, out.run_id) if r.effect == "money")

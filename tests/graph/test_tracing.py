@@ -73,7 +73,7 @@ def test_an_approved_run_is_one_trace_of_agent_model_and_tool_spans(
     assert (attrs["tethra.policy.tier"], attrs["tethra.policy.rule"]) == ("review", "large")
     assert attrs["tethra.approval.id"] == out.pending[0]["approval_id"]
     assert attrs["tethra.approval.approvers"] == ("adam",)
-    assert attrs["tethra.tool.status"] == "executed"
+    assert attrs["tethra.tool.status"] == "succeeded"
     assert tool.status.status_code is not StatusCode.ERROR
 
 

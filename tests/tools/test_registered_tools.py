@@ -45,7 +45,7 @@ def _results(engine: Engine, run_id: str) -> dict[str, Any]:
     with Session(engine) as session:
         records = session.exec(
             select(ToolCallRecord).where(
-                col(ToolCallRecord.run_id) == run_id, col(ToolCallRecord.status) == "executed"
+                col(ToolCallRecord.run_id) == run_id, col(ToolCallRecord.status) == "succeeded"
             )
         ).all()
     return {r.tool: r.result for r in records}

@@ -23,7 +23,11 @@ CommentOpt = Annotated[str, typer.Option("--comment", "-c", help="Why; kept in t
 @app.command("list")
 def list_(
     status: Annotated[
-        str, typer.Option(help="pending, approved, denied, expired, executed, all")
+        str,
+        typer.Option(
+            help="pending, approved, denied, expired; succeeded, failed, in_doubt (what the "
+            "approved call did); all"
+        ),
     ] = "pending",
     limit: int = 50,
 ) -> None:

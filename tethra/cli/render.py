@@ -47,7 +47,7 @@ def outcome(result: RunOutcome) -> None:
             )
     elif result.status == "failed":
         console.print(f"[red]run failed:[/] {result.error}")
-    elif result.status == "stopped":
+    elif result.status.startswith("stopped"):
         console.print(f"[red]run stopped:[/] {result.error}")
 
 
