@@ -82,7 +82,7 @@ _RENEW = (
     .where(
         CALLS.c.key == bindparam("call_key"),
         CALLS.c.status == CallStatus.EXECUTING,
-        CALLS.c.fence == bindparam("fence"),
+        CALLS.c.fence == bindparam("held_fence"),
     )
     .values(lease_until=bindparam("lease"))
 )
@@ -143,7 +143,7 @@ def take_over(session: Session, rec: ToolCallRecord, lease: timedelta) -> Claim 
 
 def renew(conn: Connection, claim: Claim, lease: timedelta) -> bool:
     """Extend the execution lease; False if the claim was lost (another took over)."""
-    params = {"call_key": claim.rec.key, "fence": claim.fence, "lease": utcnow() + lease}
+    params = {"call_key": claim.rec.key, "held_fence": claim.fence, "lease": utcnow() + lease}
     return rows_affected(conn.execute(_RENEW, params)) == 1
 
 

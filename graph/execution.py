@@ -249,6 +249,11 @@ def run_claimed(gov: Governance, claim: Claim) -> Done | InFlight:
     """Run the adapter for a call this process has claimed, and record the outcome
     under the claim's fence (or, if the claim was lost meanwhile, nothing)."""
     rec = claim.rec
+    if not retry_transient(lambda: _still_held(gov, claim), what="check a claim"):
+        # Stalled past its lease before the adapter ran, and another took the call over:
+        # this process runs nothing and records nothing.
+        log.warning("lost the claim before executing; not running it", tool=rec.tool)
+        return _after_lost_claim(gov, rec)
     with bound_ids(tool_call_id=rec.tool_call_id), tool_span(gov.engine, rec) as span:
         with _keep_claim(gov, claim):
             changes = _run_adapter(gov, rec)
@@ -258,15 +263,26 @@ def run_claimed(gov: Governance, claim: Claim) -> Done | InFlight:
         tool_outcome(span, changes["status"], changes.get("error"))
     if not recorded:
         log.warning("lost the claim while executing; recorded nothing", tool=rec.tool)
-        outcome = settle(gov, rec.key)
-        return (
-            outcome
-            if isinstance(outcome, Done | InFlight)
-            else InFlight(rec.key, rec.tool, rec.tool_call_id, None)
-        )
+        return _after_lost_claim(gov, rec)
     for field, value in changes.items():
         setattr(rec, field, value)
     return Done(message_for(rec))
+
+
+def _still_held(gov: Governance, claim: Claim) -> bool:
+    """Renew the lease right before the adapter runs: one statement that fails if the
+    claim was lost (the fence moved on)."""
+    with one_statement(gov.engine) as conn:
+        return calls.renew(conn, claim, gov.execution_lease)
+
+
+def _after_lost_claim(gov: Governance, rec: ToolCallRecord) -> Done | InFlight:
+    with session_scope(gov.engine) as session:
+        now = session.get(ToolCallRecord, rec.key)
+    assert now is not None
+    if now.status in FINAL_CALL_STATUSES:
+        return Done(message_for(now))
+    return InFlight(now.key, now.tool, now.tool_call_id, now.lease_until)
 
 
 @contextmanager

@@ -80,7 +80,7 @@ def test_checks_report_expected_against_observed(tmp_path: Path) -> None:
     good = Observation(
         calls=[
             ObservedCall(
-                "refund_order", {"order_id": 1043, "amount": 40.0}, "allow", "r", "executed"
+                "refund_order", {"order_id": 1043, "amount": 40.0}, "allow", "r", "succeeded"
             )
         ],
         answer="Refunded   40.00 on order 1043",
