@@ -14,6 +14,10 @@ decision, which a worker is waiting for) need not wait for a relay: inside
 once its transaction commits the caller publishes it with ``publish_captured``, one
 transaction fewer on the path from the decision to the execution. If the process dies
 before publishing, the claim lapses and any relay sends it, as for every other message.
+
+A publish that fails after the commit (Redis away, a timeout) is never an error to the
+caller: the record it announces has committed and stands. The failure is logged, the
+unsent messages stay in the outbox, and the relay delivers them once the bus is back.
 """
 
 from __future__ import annotations
@@ -24,8 +28,10 @@ from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any
 
+from redis.exceptions import RedisError
 from sqlalchemy import JSON, Column, Table, event, insert, or_, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Field, Session, SQLModel
 
 from approvals.bus import Bus
@@ -141,8 +147,18 @@ def relay(
 def publish_captured(
     engine: Engine, bus: Bus, captured: Captured, *, observers: tuple[Observer, ...] = ()
 ) -> int:
-    """Send messages this process committed and claimed (see ``publish_after_commit``)."""
-    return _publish(engine, bus, captured, observers=observers) if captured else 0
+    """Send messages this process committed and claimed (see ``publish_after_commit``).
+
+    Never raises for a bus or database failure: the caller's transaction has committed,
+    so its work stands and must not be reported as an error. What was not sent has its
+    claim released and the relay delivers it, as it would had this process died here.
+    """
+    if not captured:
+        return 0
+    sent = _publish(engine, bus, captured, observers=observers)
+    if sent < len(captured):
+        _release(engine, [row_id for row_id, _ in captured[sent:]])
+    return sent
 
 
 def _publish(
@@ -152,27 +168,66 @@ def _publish(
     *,
     observers: tuple[Observer, ...] = (),
 ) -> int:
-    """Publish in order, then mark what was sent (running ``observers`` in that
-    transaction when they have not run at claim time)."""
+    """Publish in order until the bus fails, then mark what was sent (running
+    ``observers`` in that transaction when they have not run at claim time); returns
+    how many were sent. A failure is logged, never raised: every message is committed,
+    so what was not sent (or not marked sent) is published by a later relay."""
     sent: list[tuple[int | None, BusEvent]] = []
-    try:
-        for row_id, bus_event in events:
+    for row_id, bus_event in events:
+        try:
             bus.publish(bus_event)
-            sent.append((row_id, bus_event))
-    finally:
-        if sent:
-            mark = (
-                update(_OUTBOX)
-                .where(_OUTBOX.c.id.in_([row_id for row_id, _ in sent]))
-                .values(published_at=utcnow())
-            )
-            if not observers:  # one statement: no transaction needed around it
-                with one_statement(engine) as conn:
-                    conn.execute(mark)
-            else:
-                with session_scope(engine) as session:
-                    for row_id, bus_event in sent:
-                        for observe in observers:
-                            observe(session, bus_event, f"outbox-{row_id}")
-                    session.execute(mark)
+        except Exception as exc:
+            _log_failure("publishing to the bus failed; the outbox relay will send it", exc)
+            break
+        sent.append((row_id, bus_event))
+    if not sent:
+        return 0
+    mark = (
+        update(_OUTBOX)
+        .where(_OUTBOX.c.id.in_([row_id for row_id, _ in sent]))
+        .values(published_at=utcnow())
+    )
+    try:
+        if not observers:  # one statement: no transaction needed around it
+            with one_statement(engine) as conn:
+                conn.execute(mark)
+        else:
+            with session_scope(engine) as session:
+                for row_id, bus_event in sent:
+                    for observe in observers:
+                        observe(session, bus_event, f"outbox-{row_id}")
+                session.execute(mark)
+    except Exception as exc:  # sent but not marked: a relay sends it again (at least once)
+        _log_failure("marking bus messages sent failed; they will be sent again", exc)
     return len(sent)
+
+
+def _release(engine: Engine, row_ids: list[int]) -> None:
+    """Give unsent messages back to the relays at once (best effort: otherwise their
+    claim lapses after ``CLAIM``)."""
+    try:
+        with one_statement(engine) as conn:
+            conn.execute(
+                update(_OUTBOX)
+                .where(_OUTBOX.c.id.in_(row_ids), _OUTBOX.c.published_at.is_(None))
+                .values(claimed_until=None)
+            )
+    except Exception as exc:
+        _log_failure("releasing unsent bus messages failed; their claim will lapse", exc)
+
+
+_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,  # ConnectionError, TimeoutError
+    RedisError,
+    SQLAlchemyError,
+)
+
+
+def _log_failure(message: str, exc: Exception) -> None:
+    """A transport failure (the bus or the database away) is expected now and then: a
+    warning. Anything else is a bug worth its traceback, but still not the caller's error."""
+    error = f"{type(exc).__name__}: {str(exc)[:200]}"
+    if isinstance(exc, _TRANSPORT_ERRORS):
+        log.warning(message, error=error)
+    else:
+        log.exception(message, error=error)

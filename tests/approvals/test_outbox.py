@@ -63,8 +63,7 @@ def test_a_decision_and_its_message_commit_together(people: Engine) -> None:
 def test_a_publish_failure_loses_nothing(engine: Engine) -> None:
     queue(engine, 3)
     bus = RecordingBus(fail_on=2)
-    with pytest.raises(ConnectionError):
-        relay(engine, bus)
+    assert relay(engine, bus) == 1  # the failure is logged, not raised
     assert [e.run_id for e in bus.events] == ["run_0"]  # type: ignore[union-attr]
     assert relay(engine, bus) == 0  # the rest is claimed by the failed relay for a while
     with Session(engine) as session:
