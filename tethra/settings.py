@@ -7,11 +7,12 @@ than surfacing later as an obscure driver error.
 from __future__ import annotations
 
 import re
+import typing
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from tethra.errors import ConfigError
@@ -119,6 +120,20 @@ class Settings(BaseSettings):
         description="service.name on exported spans (e.g. tethra-api, tethra-worker).",
     )
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _durations_in_seconds(cls, value: object, info: ValidationInfo) -> object:
+        """Every duration takes plain seconds (``120``, ``0.5``) as the configuration
+        reference documents, as well as an ISO 8601 duration (``PT2M``)."""
+        if not isinstance(value, str) or info.field_name is None:
+            return value
+        if not _is_duration(cls.model_fields[info.field_name].annotation):
+            return value
+        try:
+            return timedelta(seconds=float(value.strip()))
+        except (ValueError, OverflowError):  # not a number: pydantic parses it (or says why)
+            return value
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:
@@ -171,6 +186,11 @@ class Settings(BaseSettings):
             return self.checkpoint_path
         db_file = Path(self.database_url.removeprefix("sqlite:///"))
         return db_file.with_name(db_file.stem + "-checkpoints.sqlite")
+
+
+def _is_duration(annotation: object) -> bool:
+    """``timedelta``, optional or not."""
+    return annotation is timedelta or timedelta in typing.get_args(annotation)
 
 
 def load_settings(**overrides: object) -> Settings:
