@@ -1,0 +1,176 @@
+"""The run lifecycle as users meet it: one active run per thread, one terminal state
+with its reason, fenced drivers, queued runs that recovery leaves alone while their
+process lives, and calls in flight elsewhere that make a run wait, never fail."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections import Counter
+from datetime import timedelta
+
+from langchain_core.messages import AIMessage, BaseMessage
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from approvals.bus import InProcessBus
+from approvals.events import BusEvent
+from audit.models import AuditEvent
+from graph import calls
+from graph.execution import run_claimed, settle_approved
+from graph.governance import idempotency_key
+from graph.records import Run, RunStatus
+from tests.graph.conftest import OpenRuntime
+from tests.graph.harness import call, executions, say, turn
+from tethra.db import one_statement, utcnow
+from tethra.errors import Conflict
+
+
+class QuietBus(InProcessBus):
+    """Delivers nothing: the test plays the workers itself, in the order it chooses."""
+
+    def publish(self, event: BusEvent) -> str:
+        return "0"
+
+
+def kinds(engine: Engine, run_id: str) -> Counter[str]:
+    with Session(engine) as s:
+        rows = s.exec(select(AuditEvent.kind).where(col(AuditEvent.run_id) == run_id)).all()
+    return Counter(rows)
+
+
+def test_two_messages_at_the_same_instant_start_one_run(open_rt: OpenRuntime, thread: str) -> None:
+    with open_rt([]) as rt:
+        start = threading.Barrier(6)
+        accepted: list[str] = []
+        refused: list[str] = []
+
+        def send(n: int) -> None:
+            start.wait()
+            try:
+                accepted.append(rt.open_run(thread, "olivia", f"message {n}"))
+            except Conflict as exc:
+                refused.append(str(exc))
+
+        senders = [threading.Thread(target=send, args=(n,)) for n in range(6)]
+        for t in senders:
+            t.start()
+        for t in senders:
+            t.join()
+        print(f"\naccepted {len(accepted)}, refused {len(refused)}")
+        assert len(accepted) == 1, (accepted, refused)
+        assert len(refused) == 5
+        assert all(thread in r for r in refused)
+
+
+def test_a_run_at_the_step_limit_is_stopped_once_with_its_reason(
+    open_rt: OpenRuntime, thread: str
+) -> None:
+    script = [turn(call("lookup", f"l{i}", order_id=1)) for i in range(12)]
+    with open_rt(script) as rt:
+        out = rt.start_run(thread, "olivia", "look forever")
+        assert out.status == RunStatus.STOPPED_STEP_LIMIT
+        run = rt.run(out.run_id)
+        assert run.status == RunStatus.STOPPED_STEP_LIMIT
+        assert run.error is not None
+        assert "step limit" in run.error
+        ends = kinds(rt.gov.engine, out.run_id)
+        assert (ends["run_stopped"], ends["run_failed"], ends["run_completed"]) == (1, 0, 0)
+
+
+def test_a_queued_run_whose_process_lives_is_not_ended_by_recovery(
+    open_rt: OpenRuntime, thread: str
+) -> None:
+    with open_rt([say("done")]) as base:
+        rt = dataclasses.replace(base, run_lease=timedelta(seconds=0.6))
+        run_id = rt.open_run(thread, "olivia", "hello")
+        time.sleep(2.0)  # three leases: renewed while it waits for a free driver
+        rt.runs_needing_resume()  # what background recovery does
+        assert rt.run(run_id).status == RunStatus.QUEUED
+        out = rt.drive_run(run_id, thread, "olivia", "hello")
+        assert out.status == RunStatus.COMPLETED
+
+
+def test_a_queued_run_ended_by_recovery_never_executes(open_rt: OpenRuntime, thread: str) -> None:
+    def must_not_run(_: list[BaseMessage]) -> AIMessage:
+        raise AssertionError("the model was called for a run that had been ended")
+
+    with open_rt([must_not_run]) as rt:
+        run_id = rt.open_run(thread, "olivia", "refund 40 on order 7")
+        rt._leases.release(run_id)  # its process died: nobody renews the lease
+        with Session(rt.gov.engine) as s:
+            s.execute(
+                update(Run)
+                .where(col(Run.id) == run_id)
+                .values(lease_until=utcnow() - timedelta(seconds=1))
+            )
+            s.commit()
+        rt.runs_needing_resume()
+        ended = rt.run(run_id)
+        assert ended.status == RunStatus.FAILED
+        assert "not started" in (ended.error or "")
+        late = rt.drive_run(run_id, thread, "olivia", "refund 40 on order 7")
+        assert late.status == RunStatus.FAILED
+        assert sum(executions.values()) == 0
+        assert kinds(rt.gov.engine, run_id)["run_failed"] == 1
+
+
+def test_a_driver_that_lost_its_run_appends_nothing(open_rt: OpenRuntime, thread: str) -> None:
+    """While this driver waits on the model, another process takes the run over (its
+    lease lapsed): the late driver's model call and end are not recorded; the run ends
+    once, by the process that holds it."""
+    engine_box: list[Engine] = []
+
+    def taken_over_meanwhile(_: list[BaseMessage]) -> AIMessage:
+        with Session(engine_box[0]) as s:
+            s.execute(
+                update(Run)
+                .where(col(Run.thread_id) == thread)
+                .values(status="stalled", fence=Run.fence + 1, lease_owner=None)
+            )
+            s.commit()
+        return say("the late driver's answer")
+
+    with open_rt([taken_over_meanwhile, say("the answer")]) as rt:
+        engine_box.append(rt.gov.engine)
+        first = rt.start_run(thread, "olivia", "hello")
+        assert first.status == RunStatus.STALLED  # what SQL says; this driver wrote nothing
+        resumed = rt.resume(thread)
+        assert resumed is not None
+        assert resumed.status == RunStatus.COMPLETED
+        seen = kinds(rt.gov.engine, first.run_id)
+        assert (seen["run_completed"], seen["model_call"]) == (1, 1), seen
+
+
+def test_two_approvals_decided_at_once_both_execute_and_the_run_completes(
+    open_rt: OpenRuntime, thread: str
+) -> None:
+    script = [
+        turn(
+            call("refund", "r1", order_id=7, amount=200),
+            call("refund", "r2", order_id=8, amount=300),
+        ),
+        say("both refunded"),
+    ]
+    with open_rt(script, bus=QuietBus()) as rt:
+        out = rt.start_run(thread, "olivia", "refund both")
+        assert out.status == RunStatus.WAITING
+        assert len(out.pending) == 2
+        for pending in out.pending:
+            rt.decide(pending["approval_id"], approver="adam", action="approve")
+        first, second = idempotency_key(thread, "r1"), idempotency_key(thread, "r2")
+        settle_approved(rt.gov, first)  # worker A
+        with one_statement(rt.gov.engine) as conn:  # worker B: claimed, adapter running
+            claim = calls.claim_approved(conn, second, rt.gov.policy.version, timedelta(minutes=2))
+        assert claim is not None
+        during = rt.resume(thread)  # the run meets the second call in flight: it waits
+        assert during is not None
+        assert during.status == RunStatus.WAITING, during
+        run_claimed(rt.gov, claim)  # worker B finishes
+        after = rt.resume(thread)  # its tool.executed event resumes the run
+        assert after is not None
+        assert after.status == RunStatus.COMPLETED, after
+        assert after.reply == "both refunded"
+        assert executions["refund"] == 2
