@@ -28,6 +28,7 @@ from sqlmodel import Session, col, select
 from approvals import outbox
 from approvals.events import ApprovalDecided
 from approvals.models import Action, ApprovalDecision, ApprovalRequest
+from approvals.service import join_keys
 from audit.trail import record
 from policies.decision import Decision
 from tethra.db import rows_affected, session_scope, utcnow
@@ -168,6 +169,7 @@ def _decide_once(
         thread_id=request.thread_id,
         data={
             "approval_id": request.id,
+            **join_keys(request),
             "decision": action,
             "approver": approver_name,
             "comment": comment,

@@ -106,6 +106,7 @@ def create_request(
         thread_id=new.thread_id,
         data={
             "approval_id": request.id,
+            **join_keys(request),
             "tool": request.tool,
             "tier": "review",
             "rule": request.rule,
@@ -121,6 +122,12 @@ def create_request(
     else:
         events.append(event)
     return request
+
+
+def join_keys(request: ApprovalRequest) -> dict[str, str]:
+    """What an approval's audit events carry to join them to the call's other events:
+    the model's tool-call id and the call's idempotency key."""
+    return {"tool_call_id": request.tool_call_id, "call_key": request.call_key}
 
 
 def get_request(session: Session, approval_id: str) -> ApprovalRequest:
@@ -175,7 +182,11 @@ def expire_request(session: Session, request: ApprovalRequest, now: datetime) ->
         actor="system",
         run_id=request.run_id,
         thread_id=request.thread_id,
-        data={"approval_id": request.id, "deadline": request.deadline.isoformat()},
+        data={
+            "approval_id": request.id,
+            **join_keys(request),
+            "deadline": request.deadline.isoformat(),
+        },
     )
     return True
 
@@ -219,7 +230,7 @@ def warn_expiring(
                 Event(
                     "approval_expiring",
                     "system",
-                    {"approval_id": r.id, "deadline": r.deadline.isoformat()},
+                    {"approval_id": r.id, **join_keys(r), "deadline": r.deadline.isoformat()},
                     r.run_id,
                     r.thread_id,
                 )
