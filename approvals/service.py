@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import Table, and_, bindparam, insert, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -135,6 +135,22 @@ def get_request(session: Session, approval_id: str) -> ApprovalRequest:
     if request is None:
         raise NotFound(f"no approval request {approval_id!r}")
     return request
+
+
+def as_seen(request: ApprovalRequest, now: datetime | None = None) -> ApprovalRequest:
+    """The request as readers are shown it: a pending request past its deadline is
+    expired (deciding it is refused; denied by default) even before a sweep records
+    that. Returns a detached copy then, so nothing of the view is ever written back."""
+    if request.status != "pending" or request.deadline > (now or utcnow()):
+        return request
+    return ApprovalRequest(**{**request.model_dump(), "status": "expired"})
+
+
+def read_request(
+    session: Session, approval_id: str, now: datetime | None = None
+) -> ApprovalRequest:
+    """One request for a reader (API, web, CLI), as ``as_seen`` shows it."""
+    return as_seen(get_request(session, approval_id), now)
 
 
 def approvals_so_far(session: Session, request: ApprovalRequest) -> list[ApprovalDecision]:
@@ -265,11 +281,33 @@ def list_requests(
     agent: str | None = None,
     after: str | None = None,
     limit: int = 50,
+    now: datetime | None = None,
 ) -> list[ApprovalRequest]:
-    """Requests oldest first (ids sort by creation), filtered, a page after ``after``."""
+    """Requests oldest first (ids sort by creation), filtered, a page after ``after``.
+
+    As readers see them (``as_seen``): a pending request past its deadline is listed as
+    expired, under ``expired`` and not under ``pending``, before a sweep records it.
+    """
+    now = now or utcnow()
     query = select(ApprovalRequest)
     if status in OUTCOMES:  # what executing the approved call did
         query = query.where(col(ApprovalRequest.outcome) == status)
+        status = None
+    elif status == "pending":
+        query = query.where(
+            col(ApprovalRequest.status) == "pending", col(ApprovalRequest.deadline) > now
+        )
+        status = None
+    elif status == "expired":
+        query = query.where(
+            or_(
+                col(ApprovalRequest.status) == "expired",
+                and_(
+                    col(ApprovalRequest.status) == "pending",
+                    col(ApprovalRequest.deadline) <= now,
+                ),
+            )
+        )
         status = None
     for column, value in (
         (ApprovalRequest.status, status),
@@ -281,4 +319,5 @@ def list_requests(
             query = query.where(col(column) == value)
     if after:
         query = query.where(col(ApprovalRequest.id) > after)
-    return list(session.exec(query.order_by(col(ApprovalRequest.id)).limit(limit)))
+    rows = session.exec(query.order_by(col(ApprovalRequest.id)).limit(limit))
+    return [as_seen(r, now) for r in rows]

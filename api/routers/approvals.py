@@ -25,7 +25,7 @@ from api.schemas import (
     DecisionRecord,
 )
 from approvals.models import ApprovalRequest
-from approvals.service import approvals_so_far, get_request, list_requests
+from approvals.service import approvals_so_far, list_requests, read_request
 
 router = APIRouter(prefix="/approvals", tags=["approvals"])
 
@@ -99,7 +99,7 @@ def approval_out(session: Session, request: ApprovalRequest) -> ApprovalOut:
 def get_approval(
     approval_id: ApprovalId, user: ApprovalReader, session: SessionDep, rt: RuntimeDep
 ) -> ApprovalDetail:
-    request = get_request(session, approval_id)
+    request = read_request(session, approval_id)
     out = approval_out(session, request)
     context = thread_messages(rt, request.thread_id)[-CONTEXT_MESSAGES:]
     return ApprovalDetail(**out.model_dump(), thread_context=to_out_all(context))
@@ -130,6 +130,6 @@ def decide(
             edited_args=body.args,
         )
         with Session(engine) as session:
-            return approval_out(session, get_request(session, approval_id))
+            return approval_out(session, read_request(session, approval_id))
 
     return idem.run(body, ApprovalOut, apply)

@@ -22,7 +22,7 @@ from api.web.deps import DeciderPost, InboxReader
 from api.web.render import WebRoute, json_object_field, page
 from api.web.session import WebSession
 from approvals.models import ApprovalDecision, ApprovalRequest
-from approvals.service import approvals_so_far, get_request, list_requests
+from approvals.service import approvals_so_far, get_request, list_requests, read_request
 from tethra.errors import InvalidInput, UserError
 from tethra.users import User, has_role
 
@@ -126,7 +126,7 @@ def _detail(
     status: int = 200,
 ) -> HTMLResponse:
     with Session(rt.gov.engine) as db:
-        approval = get_request(db, approval_id)
+        approval = read_request(db, approval_id)
         decisions = approvals_so_far(db, approval)
     context = to_out_all(thread_messages(rt, approval.thread_id)[-CONTEXT_MESSAGES:])
     voters = {
@@ -168,7 +168,7 @@ def status_fragment(
 ) -> HTMLResponse:
     """Polled by the detail page: tells the reader when someone else decided."""
     with Session(engine) as db:
-        approval = get_request(db, approval_id)
+        approval = read_request(db, approval_id)
         decisions = approvals_so_far(db, approval)
     return page(request, "approval_status.html", session, {"a": approval, "decisions": decisions})
 

@@ -9,7 +9,7 @@ import typer
 from sqlmodel import Session
 
 from approvals.models import Action
-from approvals.service import approvals_so_far, get_request, list_requests
+from approvals.service import approvals_so_far, list_requests, read_request
 from tethra.cli import render
 from tethra.cli.context import engine_only, runtime
 from tethra.errors import InvalidInput
@@ -44,7 +44,7 @@ def list_(
 def show(approval_id: str) -> None:
     """One request: the call, the rule and reason, who asked, and every decision so far."""
     with engine_only() as engine, Session(engine) as session:
-        r = get_request(session, approval_id)
+        r = read_request(session, approval_id)
         decisions = approvals_so_far(session, r)
     console.print(f"[bold]{r.id}[/]  {r.status}")
     console.print(f"  tool       {r.tool}")
