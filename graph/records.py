@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, Index, text
 from sqlmodel import Field, SQLModel
 
 from tethra.db import UTCDateTime, utcnow
@@ -75,8 +75,22 @@ EXECUTED_CALL_STATUSES = frozenset({CallStatus.SUCCEEDED, CallStatus.FAILED, Cal
 """The adapter was (or may have been) run: an approval's ``outcome``."""
 
 
+_ACTIVE_RUN = text("status IN ('queued', 'running', 'waiting', 'stalled')")
+
+
 class Run(SQLModel, table=True):
     __tablename__ = "runs"
+    # One active run per thread, enforced by the database: two messages sent at the
+    # same instant cannot both start one.
+    __table_args__ = (
+        Index(
+            "ux_runs_one_active_per_thread",
+            "thread_id",
+            unique=True,
+            sqlite_where=_ACTIVE_RUN,
+            postgresql_where=_ACTIVE_RUN,
+        ),
+    )
 
     id: str = Field(primary_key=True, max_length=32)
     thread_id: str = Field(index=True, max_length=128)

@@ -312,7 +312,7 @@ class CallLifecycle(RuleBasedStateMachine):
 def test_call_lifecycle_holds_under_any_interleaving(pg_engine: Engine) -> None:
     people(pg_engine)
     run_state_machine_as_test(
-        lambda: CallLifecycle(pg_engine),
+        lambda: CallLifecycle(pg_engine),  # type: ignore[arg-type]
         settings=settings(
             max_examples=40,
             stateful_step_count=25,

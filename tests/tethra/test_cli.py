@@ -36,7 +36,7 @@ def test_small_refund_runs_large_waits_for_another_person(demo_db: str) -> None:
     assert refunds(demo_db, 1042) == [Decimal("300.00")]
 
     again = tethra("approvals", "approve", approval_id, "--as", "erin")
-    assert "already executed" in str(again.exception)
+    assert "already approved by adam" in str(again.exception)
     assert len(refunds(demo_db, 1042)) == 1
 
     story = tethra("audit", "show", run_id.group(1))

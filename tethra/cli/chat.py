@@ -9,6 +9,7 @@ import typer
 from sqlmodel import Session
 
 from approvals.service import list_requests
+from graph.records import RunStatus
 from graph.runtime import RunOutcome, Runtime
 from tethra.cli import render
 from tethra.cli.context import runtime
@@ -84,7 +85,9 @@ def _wait(rt: Runtime, result: RunOutcome) -> None:
     except KeyboardInterrupt:
         return
     messages = list(rt.graph.get_state(config).values.get("messages", []))[before:]  # type: ignore[arg-type]
-    render.outcome(RunOutcome(result.run_id, result.thread_id, run.status, messages, [], run.error))
+    render.outcome(
+        RunOutcome(result.run_id, result.thread_id, RunStatus(run.status), messages, [], run.error)
+    )
 
 
 def _decide_inline(rt: Runtime, user: str) -> None:
