@@ -97,7 +97,7 @@ class RunAccepted(BaseModel):
         {
             "run_id": "run_18f3c2a1b4d5e6f7a1b2c3d4",
             "thread_id": "thread_18f3c2a1b4d5e6f7a1b2c3d4",
-            "status": "running",
+            "status": "queued",
             "status_url": "/runs/run_18f3c2a1b4d5e6f7a1b2c3d4",
             "stream_url": "/threads/thread_18f3c2a1b4d5e6f7a1b2c3d4/stream?after=41&until=end",
         }
@@ -105,7 +105,7 @@ class RunAccepted(BaseModel):
 
     run_id: str
     thread_id: str
-    status: str
+    status: str = Field(description="queued: recorded, and leased until a driver starts it.")
     status_url: str = Field(description="Poll for the run's status and pending approvals.")
     stream_url: str = Field(description="Server-Sent Events of this run, closing at its end.")
 

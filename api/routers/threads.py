@@ -75,7 +75,7 @@ def post_message(
         return RunAccepted(
             run_id=run_id,
             thread_id=thread_id,
-            status="running",
+            status="queued",
             status_url=request.app.url_path_for("get_run", run_id=run_id),
             stream_url=f"{stream}?after={after}&until=end",
         )

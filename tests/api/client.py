@@ -81,7 +81,7 @@ class Api:
             response = self.get(f"/runs/{run_id}", who)
             assert response.status_code == 200, response.text
             run: dict[str, Any] = response.json()
-            if run["status"] != "running" or time.monotonic() > deadline:
+            if run["status"] not in ("queued", "running", "stalled") or time.monotonic() > deadline:
                 return run
             time.sleep(0.02)
 

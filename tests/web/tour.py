@@ -39,7 +39,7 @@ def chat(server: Server, who: str, text: str) -> dict[str, Any]:
         assert accepted.status_code == 202, accepted.text
         for _ in range(400):
             run: dict[str, Any] = http.get(f"/runs/{accepted.json()['run_id']}").json()
-            if run["status"] != "running":
+            if run["status"] not in ("queued", "running", "stalled"):
                 return run
             time.sleep(0.05)
     raise AssertionError(f"run of {text!r} still running: {run}")
