@@ -2,7 +2,9 @@
 
 Every model call is audited with the model id, the prompt version (hash of the prompt
 file), token usage and cost, so the trail says which prompt and model produced each
-step; cost caps are checked before each call (``graph.model_calls``).
+step; cost caps are checked before each call (``graph.model_calls``). Tethra, not the
+provider, owns tool-call identity: each response's calls get ids unique in the thread
+before the governed node sees them (``graph.call_ids``).
 """
 
 from __future__ import annotations
@@ -18,10 +20,14 @@ from sqlalchemy.engine import Engine
 
 from agents.models.factory import model_id
 from agents.spec import AgentDefinition
+from graph.call_ids import used_ids, with_unique_call_ids
 from graph.model_calls import DEFAULT_WORKFLOW, Metering, ModelCaller
 from graph.state import OpsState
 from graph.tracing import agent_span, model_span, record_response
+from tethra.logging import get_logger
 from tools.registry import ToolRegistry
+
+log = get_logger(__name__)
 
 ModelProvider = Callable[[AgentDefinition], BaseChatModel]
 
@@ -75,5 +81,22 @@ class AgentNode:
             response = self.caller.invoke(
                 self.bound, messages, config, run_id=run_id, thread_id=thread_id, workflow=workflow
             )
+            response = own_call_ids(response, state["messages"], run_id)
             record_response(span, response)
         return {"messages": [response], "steps": state.get("steps", 0) + 1}
+
+
+def own_call_ids(response: AIMessage, history: Sequence[AnyMessage], run_id: str) -> AIMessage:
+    """The response with every tool call's id unique in the thread (``graph.call_ids``):
+    the governed node keys calls by it. Seeded by the run and the response's position in
+    the thread, so the same response always gets the same ids."""
+    owned = with_unique_call_ids(
+        response, seed=f"{run_id}\x00{len(history)}", used=used_ids(history)
+    )
+    if owned is not response:
+        log.info(
+            "tool-call ids assigned",
+            provider_ids=[c.get("id") for c in response.tool_calls],
+            ids=[c["id"] for c in owned.tool_calls],
+        )
+    return owned
