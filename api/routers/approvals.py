@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Path, Query
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from api.conversation import thread_messages, to_out_all
@@ -25,7 +26,8 @@ from api.schemas import (
     DecisionRecord,
 )
 from approvals.models import ApprovalRequest
-from approvals.service import approvals_so_far, list_requests, read_request
+from approvals.service import approvals_so_far, get_request, list_requests, read_request
+from tethra.errors import Conflict
 
 router = APIRouter(prefix="/approvals", tags=["approvals"])
 
@@ -122,14 +124,30 @@ def decide(
     idem: IdempotencyDep,
 ) -> ApprovalOut:
     def apply() -> ApprovalOut:
-        rt.decide(
-            approval_id,
-            approver=user.name,
-            action=body.action,
-            comment=body.comment,
-            edited_args=body.args,
-        )
+        try:
+            rt.decide(
+                approval_id,
+                approver=user.name,
+                action=body.action,
+                comment=body.comment,
+                edited_args=body.args,
+            )
+        except Conflict:
+            # A retry whose first attempt died with its process after deciding: the
+            # decision it was making stands, so answer with it rather than a 409.
+            if not (idem.taken_over and _already_made(engine, approval_id, user.name, body)):
+                raise
         with Session(engine) as session:
             return approval_out(session, read_request(session, approval_id))
 
     return idem.run(body, ApprovalOut, apply)
+
+
+def _already_made(engine: Engine, approval_id: str, approver: str, body: DecisionIn) -> bool:
+    """Whether ``approver`` has recorded exactly this decision on the request."""
+    with Session(engine) as session:
+        request = get_request(session, approval_id)
+        return any(
+            d.approver == approver and d.action == body.action and d.comment == body.comment
+            for d in approvals_so_far(session, request)
+        )
