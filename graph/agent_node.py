@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 
 from agents.models.factory import model_id
 from agents.spec import AgentDefinition
-from graph.call_ids import used_ids, with_unique_call_ids
+from graph.call_ids import used_ids, with_unique_call_ids, with_unique_message_id
 from graph.model_calls import DEFAULT_WORKFLOW, Metering, ModelCaller
 from graph.state import OpsState
 from graph.tracing import agent_span, model_span, record_response
@@ -81,18 +81,21 @@ class AgentNode:
             response = self.caller.invoke(
                 self.bound, messages, config, run_id=run_id, thread_id=thread_id, workflow=workflow
             )
-            response = own_call_ids(response, state["messages"], run_id)
+            response = own_ids(response, state["messages"], run_id)
             record_response(span, response)
         return {"messages": [response], "steps": state.get("steps", 0) + 1}
 
 
-def own_call_ids(response: AIMessage, history: Sequence[AnyMessage], run_id: str) -> AIMessage:
+def own_ids(response: AIMessage, history: Sequence[AnyMessage], run_id: str) -> AIMessage:
     """The response with every tool call's id unique in the thread (``graph.call_ids``):
-    the governed node keys calls by it. Seeded by the run and the response's position in
-    the thread, so the same response always gets the same ids."""
-    owned = with_unique_call_ids(
-        response, seed=f"{run_id}\x00{len(history)}", used=used_ids(history)
-    )
+    the governed node keys calls by it; and with a message id the thread does not hold
+    yet, so it is appended, never taken for an update of an earlier message. Seeded by
+    the run and the response's position in the thread: the same response always gets
+    the same ids."""
+    seed = f"{run_id}\x00{len(history)}"
+    taken = {m.id for m in history if m.id}
+    response = with_unique_message_id(response, seed=seed, taken=taken)
+    owned = with_unique_call_ids(response, seed=seed, used=used_ids(history))
     if owned is not response:
         log.info(
             "tool-call ids assigned",

@@ -16,6 +16,7 @@ the same response always gets the same ids, and no two messages of a thread shar
 The provider's own record of the calls (``additional_kwargs["tool_calls"]``, the
 ``tool_use`` / ``tool_call`` / ``function_call`` content blocks, ``tool_call_chunks``)
 is rewritten to match, so a later request pairs each ToolMessage with its call.
+A response id the thread already holds is replaced too (``with_unique_message_id``).
 """
 
 from __future__ import annotations
@@ -48,6 +49,16 @@ def used_ids(messages: Iterable[BaseMessage]) -> set[str]:
         elif isinstance(message, ToolMessage) and message.tool_call_id:
             used.add(message.tool_call_id)
     return used
+
+
+def with_unique_message_id(message: AIMessage, *, seed: str, taken: Set[str]) -> AIMessage:
+    """``message``, or a copy with a new id if the thread already holds a message with
+    its id: the thread's reducer (``add_messages``) would take it for an update of that
+    message and overwrite it (a server that repeats its response id)."""
+    if not message.id or message.id not in taken:
+        return message
+    digest = hashlib.sha256(f"{seed}\x00message".encode()).hexdigest()[:_DIGEST_CHARS]
+    return message.model_copy(update={"id": f"{PREFIX}msg_{digest}"})
 
 
 def derived_id(seed: str, index: int, attempt: int = 0) -> str:

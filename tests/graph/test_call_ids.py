@@ -7,7 +7,13 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
 
-from graph.call_ids import PREFIX, assign_ids, used_ids, with_unique_call_ids
+from graph.call_ids import (
+    PREFIX,
+    assign_ids,
+    used_ids,
+    with_unique_call_ids,
+    with_unique_message_id,
+)
 
 SEED = "run_1\x003"
 
@@ -162,3 +168,12 @@ def test_chunks_follow_their_calls() -> None:
     assert all(ids)
     assert len(set(ids)) == 2
     assert [c["id"] for c in owned.tool_call_chunks] == ids
+
+
+def test_a_message_id_the_thread_holds_is_replaced_deterministically() -> None:
+    message = AIMessage("done", id="chatcmpl-1")
+    assert with_unique_message_id(message, seed=SEED, taken={"other"}) is message
+    fresh = with_unique_message_id(message, seed=SEED, taken={"chatcmpl-1"})
+    assert fresh.id != "chatcmpl-1"
+    assert fresh.id == with_unique_message_id(message, seed=SEED, taken={"chatcmpl-1"}).id
+    assert (fresh.content, message.id) == ("done", "chatcmpl-1")

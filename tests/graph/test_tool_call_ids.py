@@ -314,3 +314,30 @@ def test_an_id_reused_later_in_the_same_run_is_a_new_call(
         messages = thread_messages(rt, thread)
         assert_ids_unique_and_consistent(messages)
         assert [result_of(r)["order_id"] for _, r in answers(messages)] == [7, 8]
+
+
+# --- a response id reused -----------------------------------------------------------------
+
+
+def test_a_reused_response_id_does_not_replace_an_earlier_message(
+    provider_rt: OpenRuntime, thread: str
+) -> None:
+    # The thread's reducer treats a message whose id it already holds as an update: a
+    # server that repeats its response id would overwrite the call with the answer.
+    calling = provider_turn(("lookup", "call_1", {"order_id": 7}))
+    calling.id = "chatcmpl-1"
+    answer = say("Order 7 looked up.")
+    answer.id = "chatcmpl-1"
+    with provider_rt([calling, answer]) as rt:
+        out = rt.start_run(thread, "olivia", "look up order 7")
+        assert (out.status, out.reply) == ("completed", "Order 7 looked up.")
+        messages = thread_messages(rt, thread)
+        assert [type(m).__name__ for m in messages] == [
+            "HumanMessage",
+            "AIMessage",
+            "ToolMessage",
+            "AIMessage",
+        ]
+        assert len({m.id for m in messages}) == 4
+        [(call, reply)] = answers(messages)
+        assert (call["id"], result_of(reply)["order_id"]) == ("call_1", 7)
