@@ -156,30 +156,55 @@ _RENDERERS: dict[str, tuple[str, frozenset[str], Callable[[Data], str]]] = {
     "approval_requested": (
         "request",
         frozenset(
-            {"approval_id", "tool", "tier", "rule", "reason", "deadline"}
+            {
+                "approval_id",
+                "tool",
+                "tier",
+                "rule",
+                "reason",
+                "deadline",
+                "tool_call_id",
+                "call_key",
+            }
             | {"approvals_required", "approver_role"}
         ),
         _approval_requested,
     ),
     "approval_decision": (
         "verdict",
-        frozenset({"approval_id", "decision", "approver", "comment", "args_hash"}),
+        frozenset(
+            {
+                "approval_id",
+                "decision",
+                "approver",
+                "comment",
+                "args_hash",
+                "tool_call_id",
+                "call_key",
+            }
+        ),
         _approval_decision,
     ),
-    "approval_expired": ("expired", frozenset({"approval_id", "deadline"}), _expired),
+    "approval_expired": (
+        "expired",
+        frozenset({"approval_id", "deadline", "tool_call_id", "call_key"}),
+        _expired,
+    ),
     "tool_executed": (
         "execute",
-        frozenset({"tool", "tool_call_id", "result", "latency_ms", "replayed"}),
+        frozenset(
+            {"tool", "tool_call_id", "result", "latency_ms", "replayed", "approval_id", "attempt"}
+        ),
         _tool_executed,
     ),
     "tool_failed": (
         "failed",
-        frozenset({"tool", "error"}),
+        frozenset({"tool", "error", "tool_call_id", "approval_id", "attempt"}),
         lambda d: f"{_get(d, 'tool')}: {_get(d, 'error')}",
     ),
     "tool_denied": (
         "denied",
-        frozenset({"tool", "reason", "rule"}),
+        frozenset({"tool", "reason", "rule", "tool_call_id", "approval_id"}),
         lambda d: f"{_get(d, 'tool')} ({_why(d)})",
     ),
     "agent_message": (
@@ -204,10 +229,10 @@ _RENDERERS: dict[str, tuple[str, frozenset[str], Callable[[Data], str]]] = {
         frozenset({"scope", "subject", "spent_usd", "projected_usd", "cap_usd", "reason"}),
         lambda d: f"STOP: {_get(d, 'reason')}",
     ),
-    "run_stopped": ("run", frozenset({"reason"}), _run("stopped")),
+    "run_stopped": ("run", frozenset({"reason", "stopped"}), _run("stopped")),
     "approval_expiring": (
         "expiring",
-        frozenset({"approval_id", "deadline"}),
+        frozenset({"approval_id", "deadline", "tool_call_id", "call_key"}),
         lambda d: f"{_get(d, 'approval_id')} is due by {_get(d, 'deadline')}",
     ),
     "error": ("error", frozenset(), lambda d: ""),

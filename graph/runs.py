@@ -293,9 +293,12 @@ class LeaseKeeper:
             return
         with session_scope(self.engine) as session:
             lost = renew(session, held, self.lease)
+        with self._lock:  # a run released meanwhile ended normally: not lost
+            lost = {r for r in lost if r in self._held}
+            for run_id in lost:
+                self._held.pop(run_id, None)
         for run_id in lost:
-            log.warning("a run's lease was lost", run_id=run_id)
-            self.release(run_id)
+            log.warning("a run's lease was lost to another process", run_id=run_id)
 
     def _loop(self) -> None:
         every = max(self.lease.total_seconds() / 3, 0.05)

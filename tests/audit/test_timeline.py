@@ -127,8 +127,8 @@ def test_tool_executed_replayed() -> None:
 
 
 def test_unknown_keys_and_kinds_fall_back_to_key_value() -> None:
-    assert describe(_event("tool_failed", {"tool": "t", "error": "e", "attempt": 2})) == (
-        "failed  t: e attempt=2"
+    assert describe(_event("tool_failed", {"tool": "t", "error": "e", "retries": 2})) == (
+        "failed  t: e retries=2"
     )
     assert describe(_event("cost_recorded", {"usd": "0.01", "model": "m"})) == (
         "cost_recorded model=m usd=0.01"
