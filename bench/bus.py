@@ -12,10 +12,16 @@
    scale out; after a warm-up round, the median of three rounds (all three printed).
    Each round creates new requests, and the count is checked in SQL.
 3. The first page of pending approvals with 100,000 pending, p99.
+4. Drain after Redis loss: 1,000 runs wait on approvals (in a database of their own);
+   two worker processes with the shipped options start, and are paused (SIGSTOP) while
+   all 1,000 are approved, so every decision sits unread in Redis; then every key under
+   the bench's prefix is deleted (Redis is back, empty) and the workers carry on
+   (SIGCONT). Seconds from then until SQL shows all 1,000 calls executed: one worker
+   sees the epoch marker gone and rebuilds the bus from SQL, and both drain it.
 
 Needs the local PostgreSQL and Redis. The last line printed is one JSON object.
-Targets: ratio <= 2; >= 1,000 requests/s; page p99 < 20 ms.
-Usage: python bench/bus.py [--approvals N]
+Targets: ratio <= 2; >= 1,000 requests/s; page p99 < 20 ms; drain < 30 s.
+Usage: python bench/bus.py [--approvals N] [--drain-calls N]
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -147,8 +154,8 @@ def model() -> ScriptedChatModel:
 
 
 @contextmanager
-def bench_database() -> Iterator[str]:
-    name = f"tethra_bench_{os.getpid()}"
+def bench_database(suffix: str = "") -> Iterator[str]:
+    name = f"tethra_bench_{os.getpid()}{suffix}"
     admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -181,6 +188,26 @@ def runtime(url: str, bus: RedisBus) -> Iterator[Runtime]:
     engine.dispose()
 
 
+def spawn_worker(url: str, prefix: str, worker_id: str, shipped: bool) -> subprocess.Popen[bytes]:
+    """A worker in its own process, as deployed."""
+    command = [sys.executable, __file__, "--worker", "--db", url, "--prefix", prefix]
+    command += ["--worker-id", worker_id] + (["--shipped-options"] if shipped else [])
+    return subprocess.Popen(command, cwd=Path(__file__).resolve().parents[1])
+
+
+def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
+    for worker in workers:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGCONT)  # a paused worker cannot act on SIGTERM
+            worker.terminate()
+    for worker in workers:
+        try:
+            worker.wait(20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait(5)
+
+
 def tethra_latency(url: str, n: int, tag: str = "t") -> list[float]:
     """The API side here; the worker is another process, as deployed."""
     client = redis.Redis.from_url(REDIS_URL)
@@ -188,10 +215,7 @@ def tethra_latency(url: str, n: int, tag: str = "t") -> list[float]:
     bus = RedisBus(client, keys)
     bus.ensure_group()
     latencies: list[float] = []
-    worker = subprocess.Popen(
-        [sys.executable, __file__, "--worker", "--db", url, "--prefix", keys.prefix],
-        cwd=Path(__file__).resolve().parents[1],
-    )
+    worker = spawn_worker(url, keys.prefix, "bench-worker", shipped=False)
     try:
         with runtime(url, bus) as api:
             for i in range(n + 5):
@@ -204,21 +228,30 @@ def tethra_latency(url: str, n: int, tag: str = "t") -> list[float]:
                 if i >= 5:  # warm-up excluded
                     latencies.append((float(done[1]) - began) * 1000)
     finally:
-        worker.terminate()
-        worker.wait(20)
-        for key in client.scan_iter(match=keys.pattern):
-            client.delete(key)
+        stop_workers([worker])
+        delete_keys(client, keys)
     return latencies
 
 
-def run_worker(url: str, prefix: str) -> None:
-    Report.to = redis.Redis.from_url(REDIS_URL)
+def delete_keys(client: redis.Redis, keys: RedisKeys) -> int:
+    """Every key under the bench's prefix, and nothing else in that Redis."""
+    found = list(client.scan_iter(match=keys.pattern, count=1000))
+    return int(client.delete(*found)) if found else 0
+
+
+def run_worker(url: str, prefix: str, worker_id: str, shipped: bool) -> None:
+    """``shipped``: the default worker options, and the adapter reports nothing."""
+    if not shipped:
+        Report.to = redis.Redis.from_url(REDIS_URL)
     bus = RedisBus(redis.Redis.from_url(REDIS_URL), RedisKeys(prefix))
     stop = threading.Event()
     install_signal_handlers(stop)
     with runtime(url, bus) as rt:
-        options = WorkerOptions(sweep_every_s=3600, reconcile_every_s=3600)
-        Worker(rt, "bench-worker", options).run(stop)
+        if shipped:
+            options = WorkerOptions()
+        else:
+            options = WorkerOptions(sweep_every_s=3600, reconcile_every_s=3600)
+        Worker(rt, worker_id, options).run(stop)
 
 
 def langgraph_latency(url: str, n: int, tag: str = "l") -> list[float]:
@@ -375,16 +408,139 @@ def pending_page_p99(engine: Engine, pending: int = 100_000) -> float:
     return samples[int(0.99 * len(samples)) - 1]
 
 
+DRAIN_THREAD = "drain-"
+DRAIN_COUNTS = text(
+    "SELECT count(executed_at), "
+    "count(*) FILTER (WHERE executed_at IS NOT NULL AND status IN ('executed', 'succeeded')), "
+    "extract(epoch FROM min(executed_at)), extract(epoch FROM max(executed_at)) "
+    "FROM tool_calls WHERE thread_id LIKE :threads"
+)
+"""Calls with an outcome, calls executed (the status is being renamed from ``executed`` to
+``succeeded``: either counts), first and last outcome as Unix times."""
+
+
+def _drain_counts(engine: Engine) -> tuple[int, int, float | None, float | None]:
+    with engine.connect() as conn:
+        row = conn.execute(DRAIN_COUNTS, {"threads": f"{DRAIN_THREAD}%"}).one()
+    first, last = (None if v is None else float(v) for v in row[2:])
+    return int(row[0]), int(row[1]), first, last
+
+
+def _wait_for(check: Any, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def drain_after_redis_loss(calls: int, timeout_s: float) -> float | None:
+    """Seconds from Redis back empty until ``calls`` approved calls have executed, with two
+    worker processes (shipped options). None if they had not within ``timeout_s``.
+
+    The workers start once the runs wait (so their timers are as after a start, not
+    overdue) and are paused (SIGSTOP) while every call is approved, so that every
+    decision is queued in Redis, unread, when Redis loses its data; then they carry on
+    (SIGCONT), as running workers do after a Redis restart. Process start-up is not timed.
+    """
+    with bench_database("_drain") as url:
+        engine = create_db_engine(url)
+        migrate(engine)
+        for name, role in [("olivia", "operator"), ("adam", "approver")]:
+            create_user(engine, name, role)
+        client = redis.Redis.from_url(REDIS_URL)
+        keys = RedisKeys(f"bench-drain-{uuid.uuid4().hex[:8]}")
+        bus = RedisBus(client, keys)
+        bus.ensure_group()
+        ids = ["drain-w1", "drain-w2"]
+        workers: list[subprocess.Popen[bytes]] = []
+        try:
+            with runtime(url, bus) as api:
+                began = time.perf_counter()
+                approvals = []
+                for i in range(calls):
+                    out = api.start_run(f"{DRAIN_THREAD}{i}", "olivia", f"pay d{i}")
+                    assert out.status == "waiting", out
+                    approvals.append(str(out.pending[0]["approval_id"]))
+                created_s = time.perf_counter() - began
+                workers += [spawn_worker(url, keys.prefix, w, shipped=True) for w in ids]
+                _wait_for(
+                    lambda: (
+                        all(client.exists(keys.worker_heartbeat(w)) for w in ids)
+                        and bus.pending_count() == 0
+                    ),
+                    120,
+                    "both workers to start and read what was sent so far",
+                )
+                for worker in workers:
+                    worker.send_signal(signal.SIGSTOP)
+                # A read a worker had blocked in times out on the server (block 1 s), so
+                # no decision is handed to a paused worker before Redis loses it.
+                time.sleep(WorkerOptions().block_ms / 1000 + 0.5)
+                sent_before = client.xlen(keys.events)
+                began = time.perf_counter()
+                for approval in approvals:
+                    api.decide(approval, approver="adam", action="approve")
+                approved_s = time.perf_counter() - began
+            queued = client.xlen(keys.events) - sent_before
+            executed_before = _drain_counts(engine)[0]
+            assert executed_before == 0, f"{executed_before} calls executed before Redis was lost"
+            deleted = delete_keys(client, keys)  # Redis is back, empty
+            lost_at, t0 = time.time(), time.perf_counter()
+            for worker in workers:
+                worker.send_signal(signal.SIGCONT)
+            print(
+                f"  drain: {calls} waiting runs created in {created_s:.1f} s, approved in "
+                f"{approved_s:.1f} s with both workers paused; {queued} decisions queued unread; "
+                f"{deleted} keys deleted"
+            )
+            outcomes = executed = 0
+            while outcomes < calls and time.perf_counter() - t0 < timeout_s:
+                time.sleep(0.05)
+                outcomes, executed, first, last = _drain_counts(engine)
+            drained_s = time.perf_counter() - t0
+            outcomes, executed, first, last = _drain_counts(engine)
+            if outcomes < calls:
+                print(
+                    f"  drain: timed out after {timeout_s:.0f} s with {outcomes} of {calls} "
+                    f"calls done ({executed} executed)"
+                )
+                return None
+            assert first is not None
+            assert last is not None
+            print(
+                f"  drain: first call executed {first - lost_at:.2f} s after Redis came back "
+                f"empty, the last {last - lost_at:.2f} s after; {executed} executed, "
+                f"{outcomes - executed} other outcomes"
+            )
+            return drained_s if executed == calls else None
+        finally:
+            stop_workers(workers)
+            delete_keys(client, keys)
+            engine.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--approvals", type=int, default=200)
+    parser.add_argument(
+        "--drain-calls",
+        type=int,
+        default=1000,
+        help="approved calls queued when Redis loses its data (default 1000)",
+    )
+    parser.add_argument(
+        "--drain-timeout", type=float, default=300, help="give up on the drain after (s)"
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--prefix", help=argparse.SUPPRESS)
+    parser.add_argument("--worker-id", default="bench-worker", help=argparse.SUPPRESS)
+    parser.add_argument("--shipped-options", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     configure_logging("WARNING", "json")
     if args.worker:
-        run_worker(args.db, args.prefix)
+        run_worker(args.db, args.prefix, args.worker_id, args.shipped_options)
         return
     with bench_database() as url:
         engine = create_db_engine(url)
@@ -421,6 +577,12 @@ def main() -> None:
         page = pending_page_p99(engine)
         print(f"first page of pending approvals with 100,000 pending: p99 {page:.2f} ms")
         engine.dispose()
+    drain = drain_after_redis_loss(args.drain_calls, args.drain_timeout)
+    print(
+        f"drain after Redis loss: {args.drain_calls} approved calls executed by two workers "
+        + ("(not all executed: see above)" if drain is None else f"in {drain:.2f} s")
+        + " after Redis came back empty (target < 30 s)"
+    )
     print(
         json.dumps(
             {
@@ -429,6 +591,7 @@ def main() -> None:
                 "vs_langgraph_ratio": round(p50 / base, 3),
                 "requests_per_s": round(rps, 1),
                 "pending_page_p99_ms": round(page, 3),
+                "drain_after_redis_loss_s": None if drain is None else round(drain, 2),
             }
         )
     )
