@@ -3,17 +3,24 @@ checks, read the error rate of automatic filing.
 
 Uploads are processed before the response (an invoice takes milliseconds); anything
 that fails a check comes back ``held`` with its write-up. Deciding a hold continues
-the paused run at once, so the response says what became of the invoice.
+the waiting run at once, so the response says what became of the invoice.
+
+The app's workflow is built when the app starts (this router's lifespan runs inside
+the app's): without Redis its bus handler must be subscribed before the first decision
+on a filing call, whether or not anyone has called ``/invoices`` yet.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi import APIRouter, Body, FastAPI, Path, Query, Request
 
 from api.deps import (
+    ApiContext,
     ApprovalReader,
     Approver,
     EngineDep,
@@ -42,22 +49,42 @@ from approvals.spot_checks import error_rate, list_spot_checks, mark
 from graph.invoices.batch import BatchSummary, workflow_from_settings
 from graph.invoices.ingest import read_structured
 from graph.invoices.workflow import InvoiceOutcome, InvoiceWorkflow
+from graph.runtime import Runtime
 from tethra.settings import load_settings
 
-router = APIRouter(prefix="/invoices", tags=["invoices"])
-HoldId = Annotated[str, Path(max_length=64, description="A hold id (hld_…).")]
-SpotId = Annotated[str, Path(max_length=64, description="A spot check id (spc_…).")]
 _lock = threading.Lock()
 
 
-def workflow(request: Request, rt: RuntimeDep) -> InvoiceWorkflow:
-    """One workflow per app, built on the app's runtime the first time it is needed."""
+@asynccontextmanager
+async def _open_workflow(app: FastAPI) -> AsyncIterator[None]:
+    """At start-up, once the app's lifespan has opened the runtime: the app's workflow,
+    its bus handler subscribed (in-process bus) before any event can arrive."""
+    ctx = getattr(app.state, "tethra", None)
+    if isinstance(ctx, ApiContext):
+        _workflow_of(app, ctx.runtime)
+    try:
+        yield
+    finally:
+        app.state.invoices = None
+
+
+router = APIRouter(prefix="/invoices", tags=["invoices"], lifespan=_open_workflow)
+HoldId = Annotated[str, Path(max_length=64, description="A hold id (hld_…).")]
+SpotId = Annotated[str, Path(max_length=64, description="A spot check id (spc_…).")]
+
+
+def _workflow_of(app: FastAPI, rt: Runtime) -> InvoiceWorkflow:
     with _lock:
-        found = getattr(request.app.state, "invoices", None)
+        found = getattr(app.state, "invoices", None)
         if not isinstance(found, InvoiceWorkflow) or found.runtime is not rt:
             found = workflow_from_settings(rt, load_settings())
-            request.app.state.invoices = found
+            app.state.invoices = found
         return found
+
+
+def workflow(request: Request, rt: RuntimeDep) -> InvoiceWorkflow:
+    """The app's workflow (built at start-up, on the app's runtime)."""
+    return _workflow_of(request.app, rt)
 
 
 def _out(o: InvoiceOutcome) -> OutcomeOut:
@@ -169,7 +196,7 @@ DECIDE_ERRORS = error_responses(401, 403, 404, 409, 422)
 @router.post(
     "/holds/{hold_id}/release",
     summary="Release a hold: file the invoice as it is",
-    description="Never by whoever submitted it (403); a reason is required. The paused "
+    description="Never by whoever submitted it (403); a reason is required. The waiting "
     "run continues at once; the response says what became of the invoice.",
     responses=DECIDE_ERRORS,
 )

@@ -51,7 +51,9 @@ def workflow_from_settings(runtime: Runtime, settings: Settings) -> InvoiceWorkf
 def worker_handler(runtime: Runtime, workflow: InvoiceWorkflow) -> Handler:
     """What a worker does with each bus event: the chat runtime's handling (an approved
     call is settled and its chat run resumed), then the invoice workflow's (an approved
-    or expired filing call continues its invoice run)."""
+    or expired filing call, a filing result recorded elsewhere, or a resume asked for by
+    recovery continues its invoice run). Recovery itself is ``workflow.recover()`` (one
+    process) or ``workflow.reconcile()`` (workers), next to the runtime's."""
 
     def handle(event: BusEvent) -> None:
         runtime.handle(event)

@@ -4,6 +4,11 @@ from the top, so the hold and the filing record are keyed by run (and attempt) i
 ingest -> check (output checks, then the three-way match) -> file -> governed tool node
 -> filed; a blocking finding routes to hold, which waits for a person: released ->
 file, corrected -> check again, rejected -> end.
+
+Every step that writes checks, in the transaction of its write, that its driver still
+holds the run (``runs.check`` on the fence in the config): a driver that lost the run
+(its lease lapsed and another process took over, or the run was ended) writes nothing
+and stops with ``LostOwnership``.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, ToolMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.types import interrupt
 from sqlalchemy.engine import Engine
 
@@ -22,6 +28,7 @@ from agents.models.factory import model_id
 from approvals.holds import NewHold, get_hold, open_hold, open_holds_for
 from approvals.spot_checks import Filed, record_filed
 from audit.trail import Event, record_many
+from graph import runs
 from graph.invoices.ingest import read_structured, read_text
 from graph.invoices.state import InvoiceState
 from policies.checks.engine import number, run_checks
@@ -46,15 +53,18 @@ class InvoiceSteps:
     """The model that reads free-text invoices (the finance agent's model)."""
 
     # --- ingest ------------------------------------------------------------------------
-    def ingest(self, state: InvoiceState) -> dict[str, Any]:
+    def ingest(self, state: InvoiceState, config: RunnableConfig) -> dict[str, Any]:
         if state["fmt"] != "text":
             draft = read_structured(state["document"], state["fmt"])  # type: ignore[arg-type]
             return {"draft": draft, "attempt": 1}
         if self.reader is None:
             raise InvalidInput("text invoices need a model to read them; none is configured")
+        with session_scope(self.engine) as session:
+            runs.check(session, config, state["run_id"])  # no model call for a lost run
         draft, reply = read_text(self.reader, state["document"])
         usage = getattr(reply, "usage_metadata", None) or {}
         with session_scope(self.engine) as session:
+            runs.check(session, config, state["run_id"])
             record_many(
                 session,
                 [
@@ -77,11 +87,12 @@ class InvoiceSteps:
         return {"draft": draft, "attempt": 1}
 
     # --- checks and match ----------------------------------------------------------------
-    def check(self, state: InvoiceState) -> dict[str, Any]:
+    def check(self, state: InvoiceState, config: RunnableConfig) -> dict[str, Any]:
         draft, attempt = state.get("draft") or {}, state.get("attempt", 1)
         total = number(draft.get("total")) or Decimal("0.00")
         events: list[Event] = []
         with session_scope(self.engine) as session:
+            runs.check(session, config, state["run_id"])
             facts = reference_facts(
                 session,
                 draft.get("supplier_id"),
@@ -171,11 +182,12 @@ class InvoiceSteps:
         return events
 
     # --- hold ----------------------------------------------------------------------------
-    def hold(self, state: InvoiceState) -> dict[str, Any]:
+    def hold(self, state: InvoiceState, config: RunnableConfig) -> dict[str, Any]:
         hold_id = state.get("hold_id")
         assert hold_id is not None
         while True:
             with session_scope(self.engine) as session:
+                runs.check(session, config, state["run_id"])  # a lost run goes no further
                 hold = get_hold(session, hold_id)
             if hold.status == "released":
                 return {"released_by": hold.decided_by, "hold_id": None}
@@ -203,7 +215,7 @@ class InvoiceSteps:
         }
         return {"messages": [AIMessage(content="", tool_calls=[call])]}
 
-    def filed(self, state: InvoiceState) -> dict[str, Any]:
+    def filed(self, state: InvoiceState, config: RunnableConfig) -> dict[str, Any]:
         last = state["messages"][-1]
         if not isinstance(last, ToolMessage):
             return {"outcome": {"status": "failed", "error": "no result from the filing call"}}
@@ -213,6 +225,7 @@ class InvoiceSteps:
         invoice = result["invoice"]
         events: list[Event] = []
         with session_scope(self.engine) as session:
+            runs.check(session, config, state["run_id"])
             spot = record_filed(
                 session,
                 Filed(

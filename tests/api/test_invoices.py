@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -9,8 +10,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
 
 from api.main import create_app
+from approvals.bus import InProcessBus
+from graph.records import ToolCallRecord
+from policies.engine import PolicyEngine
 from tests.api.client import Api
 from tests.api.conftest import FAST
 from tests.graph.ap_harness import clean_invoice, invoices, open_ap
@@ -103,3 +108,37 @@ def test_spot_checks_and_the_report(api: Api, engine: Engine) -> None:
     assert done.json()["status"] == "correct"
     report = api.get("/invoices/report", "aria").json()
     assert (report["auto_filed"], report["reviewed"], report["error_rate"]) == (1, 1, 0.0)
+
+
+REVIEW_FILING = """
+version: review-filing
+rules:
+  - {id: file-review, match: {tools: [file_invoice]}, tier: review,
+     reason: This company has a person confirm every filing.}
+"""
+
+
+def test_a_filing_approval_decided_before_any_invoice_request_files_the_invoice(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Without Redis the app's invoice workflow listens on the bus from start-up, not
+    from the first ``/invoices`` request: the decision is the app's first request."""
+    keys = {name: create_user(engine, name, role)[1] for name, role in USERS}
+    policy = PolicyEngine.from_text(REVIEW_FILING)
+    doc = clean_invoice(engine, 81)
+    bus = InProcessBus()  # this harness's own workflow does not listen on it
+    with open_ap(engine, tmp_path, with_people=False, policy=policy, bus=bus) as wf:
+        waiting = wf.process(doc, fmt="json", requester="olivia")  # e.g. from the CLI
+        assert waiting.status == "waiting"
+        with Session(engine) as session:
+            [rec] = session.exec(
+                select(ToolCallRecord).where(ToolCallRecord.run_id == waiting.run_id)
+            )
+        with TestClient(create_app(runtime=wf.runtime, options=FAST)) as client:
+            api = Api(client, wf.runtime, keys)
+            url = f"/approvals/{rec.approval_id}/decision"
+            assert api.post(url, "adam", json={"action": "approve"}).status_code == 200
+            deadline = time.monotonic() + 10
+            while wf.runtime.run(waiting.run_id).status != "completed":
+                assert time.monotonic() < deadline, wf.runtime.run(waiting.run_id)
+                time.sleep(0.05)

@@ -1,28 +1,38 @@
 """The AP workflow end to end: clean invoices file through the governed node, every
-exception kind is held with its write-up, and a person's decision resumes the run."""
+exception kind is held with its write-up, and a person's decision resumes the run.
+Invoice runs have the chat runs' lifecycle: leased, fenced, and recovered from SQL."""
 
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from agents.models.scripted import ScriptedChatModel
 from approvals.ap_models import InvoiceHold
+from approvals.deciding import decide
+from approvals.holds import decide_hold
 from approvals.keys import RedisKeys
 from approvals.redis_bus import RedisBus
 from audit.models import AuditEvent
+from graph import runs
 from graph.invoices.batch import worker_handler
+from graph.invoices.ingest import read_structured
+from graph.invoices.nodes import InvoiceSteps
 from graph.records import Run, ToolCallRecord
 from policies.engine import PolicyEngine
 from tests.graph.ap_harness import clean_invoice, invoices, open_ap
 from tests.graph.harness import call, turn
+from tethra.db import session_scope, utcnow
 from tethra.errors import Conflict, Forbidden, InvalidInput
 from tools.erp.invoice_gen import KINDS
 from tools.erp.models import LedgerPosting, SupplierInvoice
@@ -90,7 +100,7 @@ def test_each_exception_kind_is_held_and_never_filed(
         run = session.get(Run, out.run_id)
     assert calls == []
     assert run is not None
-    assert run.status == "held"
+    assert (run.status, run.workflow) == ("waiting", "invoices")
     assert "hold_created" in audit_kinds(engine, out.run_id)
 
 
@@ -261,3 +271,249 @@ def test_with_redis_a_worker_files_the_approved_invoice(
     assert run.status == "completed"
     [filed] = erp_invoices(engine, doc["invoice_number"])
     assert filed.status == "posted"
+
+
+# --- the run lifecycle: lease, fence, recovery ------------------------------------------
+def run_of(engine: Engine, run_id: str) -> Run:
+    with Session(engine) as session:
+        run = session.get(Run, run_id)
+    assert run is not None
+    return run
+
+
+def only_run(engine: Engine) -> Run:
+    with Session(engine) as session:
+        [run] = session.exec(select(Run)).all()
+    return run
+
+
+def lapse_lease(engine: Engine, run_id: str) -> None:
+    """What time does to the lease of a process that died: nobody renews it."""
+    with session_scope(engine) as session:
+        session.execute(
+            update(Run)
+            .where(col(Run.id) == run_id)
+            .values(lease_until=utcnow() - timedelta(seconds=1))
+        )
+
+
+def priced_above_the_po(engine: Engine, seed: int) -> dict[str, Any]:
+    """Held for a price mismatch; released, it files."""
+    doc = clean_invoice(engine, seed=seed)
+    doc["lines"][0]["unit_price"] = str(Decimal(doc["lines"][0]["unit_price"]) + 50)
+    doc["lines"][0]["amount"] = str(Decimal(doc["lines"][0]["unit_price"]) * doc["lines"][0]["qty"])
+    _retotal(doc)
+    return doc
+
+
+def taken_over(engine: Engine, run_id: str) -> None:
+    """Another process took the run over (as recovery does when a lease lapses): it is
+    stalled under a new fence, so the driver that had it no longer holds it."""
+    with session_scope(engine) as session:
+        session.execute(
+            update(Run)
+            .where(col(Run.id) == run_id)
+            .values(status="stalled", fence=col(Run.fence) + 1, lease_owner=None, lease_until=None)
+        )
+
+
+def test_an_invoice_run_whose_process_died_is_stalled_and_finished_by_recovery(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process dies between the checks and the filing: the run is left running with
+    a lease nobody renews. Recovery stalls it and drives it on from its last checkpoint:
+    filed once, completed, not left running for ever."""
+    doc = clean_invoice(engine, seed=31)
+    propose_filing = InvoiceSteps.propose_filing
+    deaths: list[str] = []
+
+    def dies_once(self: InvoiceSteps, state: Any) -> dict[str, Any]:
+        if not deaths:
+            deaths.append(state["run_id"])
+            raise KeyboardInterrupt  # the process goes away mid-run
+        return propose_filing(self, state)
+
+    monkeypatch.setattr(InvoiceSteps, "propose_filing", dies_once)
+    with open_ap(engine, tmp_path) as wf:
+        with pytest.raises(KeyboardInterrupt):
+            wf.process(doc, fmt="json", requester="olivia")
+        [run_id] = deaths
+        assert run_of(engine, run_id).status == "running"
+        lapse_lease(engine, run_id)
+    with open_ap(engine, tmp_path, with_people=False) as wf:  # a process that starts later
+        outcomes = wf.recover()
+        assert [(o.run_id, o.status) for o in outcomes] == [(run_id, "filed")]
+        assert wf.recover() == []
+    run = run_of(engine, run_id)
+    assert (run.status, run.lease_owner, run.error) == ("completed", None, None)
+    [filed] = erp_invoices(engine, doc["invoice_number"])
+    assert filed.status == "posted"
+    with Session(engine) as session:
+        checks = session.exec(
+            select(AuditEvent).where(AuditEvent.run_id == run_id, AuditEvent.kind == "check_result")
+        ).all()
+    # Driven on from its checkpoint (after the checks), not from the start.
+    assert [e.data.get("check") for e in checks].count("invoice-checks") == 1
+    kinds = audit_kinds(engine, run_id)
+    assert (kinds.count("tool_executed"), kinds.count("run_completed")) == (1, 1)
+
+
+def test_a_transient_database_error_stalls_an_invoice_run_and_it_is_resumed(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A terminated connection mid-run is not a failure: the run is stalled and its
+    resume goes through the outbox; it files once from its last checkpoint."""
+    doc = clean_invoice(engine, seed=38)
+    propose_filing = InvoiceSteps.propose_filing
+    cuts: list[str] = []
+
+    def connection_cut_once(self: InvoiceSteps, state: Any) -> dict[str, Any]:
+        if not cuts:
+            cuts.append(state["run_id"])
+            raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+        return propose_filing(self, state)
+
+    monkeypatch.setattr(InvoiceSteps, "propose_filing", connection_cut_once)
+    with open_ap(engine, tmp_path) as wf:
+        out = wf.process(doc, fmt="json", requester="olivia")
+        assert out.status == "waiting"
+        run = run_of(engine, out.run_id)
+        assert (run.status, run.error) == ("stalled", None)
+        wf.runtime.relay()  # the resume it left in the outbox
+    run = run_of(engine, out.run_id)
+    assert run.status == "completed"
+    [filed] = erp_invoices(engine, doc["invoice_number"])
+    assert filed.status == "posted"
+    assert "run_failed" not in audit_kinds(engine, out.run_id)
+
+
+def test_a_queued_invoice_run_whose_process_died_is_failed_with_the_reason(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = clean_invoice(engine, seed=34)
+    with open_ap(engine, tmp_path) as wf:
+
+        def dies(*args: Any, **kwargs: Any) -> bool:
+            raise SystemExit  # the process dies between queueing the run and starting it
+
+        monkeypatch.setattr(runs, "start", dies)
+        with pytest.raises(SystemExit):
+            wf.process(doc, fmt="json", requester="olivia")
+        monkeypatch.undo()
+        run = only_run(engine)
+        assert run.status == "queued"
+        lapse_lease(engine, run.id)
+        assert wf.recover() == []
+    run = run_of(engine, run.id)
+    assert run.status == "failed"
+    assert "upload it again" in (run.error or "")
+    assert erp_invoices(engine, doc["invoice_number"]) == []
+
+
+def test_a_late_invoice_driver_opens_no_hold_and_records_no_end(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While this driver reads the invoice, another process takes the run over (its
+    lease had lapsed): the late driver's checks open no hold, record no finding and
+    no end; the run stays with whoever has it."""
+    doc = clean_invoice(engine, seed=32)
+    doc["po_number"] = "PO-NOPE"  # would be held
+
+    def read_then_lose_the_run(text: str, fmt: Any) -> dict[str, Any]:
+        taken_over(engine, only_run(engine).id)
+        return read_structured(text, fmt)
+
+    monkeypatch.setattr("graph.invoices.nodes.read_structured", read_then_lose_the_run)
+    with open_ap(engine, tmp_path) as wf:
+        wf.process(doc, fmt="json", requester="olivia")
+        run = only_run(engine)
+        with Session(engine) as session:
+            assert session.exec(select(InvoiceHold)).all() == []
+        kinds = audit_kinds(engine, run.id)
+        assert kinds == ["run_started", "user_message"], kinds
+        assert (run.status, run.fence) == ("stalled", 2)
+        monkeypatch.undo()
+        [out] = wf.recover()  # the process that has it carries it on: held once
+    assert (out.run_id, out.status, out.reasons) == (run.id, "held", ["missing_po"])
+    assert audit_kinds(engine, run.id).count("hold_created") == 1
+
+
+def test_a_late_invoice_driver_files_nothing(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run is taken over as its driver proposes the filing: the governed node
+    proposes and runs nothing, and the late driver records no end."""
+    doc = clean_invoice(engine, seed=35)
+    propose_filing = InvoiceSteps.propose_filing
+
+    def propose_then_lose_the_run(self: InvoiceSteps, state: Any) -> dict[str, Any]:
+        taken_over(engine, state["run_id"])
+        return propose_filing(self, state)
+
+    monkeypatch.setattr(InvoiceSteps, "propose_filing", propose_then_lose_the_run)
+    with open_ap(engine, tmp_path) as wf:
+        wf.process(doc, fmt="json", requester="olivia")
+        run = only_run(engine)
+        assert erp_invoices(engine, doc["invoice_number"]) == []
+        with Session(engine) as session:
+            assert session.exec(select(ToolCallRecord)).all() == []
+        kinds = audit_kinds(engine, run.id)
+        for kind in ("tool_proposed", "policy_decision", "run_completed", "run_failed"):
+            assert kind not in kinds
+        assert run_of(engine, run.id).status == "stalled"
+
+
+def test_a_hold_decided_while_no_process_was_up_is_resumed_by_recovery(
+    engine: Engine, tmp_path: Path
+) -> None:
+    doc = priced_above_the_po(engine, seed=33)
+    with open_ap(engine, tmp_path) as wf:
+        held = wf.process(doc, fmt="json", requester="olivia")
+        assert held.status == "held"
+        assert held.hold_id is not None
+        assert wf.recover() == []  # an open hold: nothing to do
+    # Decided, but the process that would resume the run is gone (or never was).
+    decide_hold(engine, held.hold_id, person="adam", action="release", note="price agreed")
+    assert run_of(engine, held.run_id).status == "waiting"
+    with open_ap(engine, tmp_path, with_people=False) as wf:
+        outcomes = wf.recover()
+    assert [(o.run_id, o.status) for o in outcomes] == [(held.run_id, "filed")], outcomes
+    assert run_of(engine, held.run_id).status == "completed"
+    [filed] = erp_invoices(engine, doc["invoice_number"])
+    assert filed.status == "posted"
+
+
+def test_a_filing_approval_decided_while_no_process_was_up_is_resumed_by_recovery(
+    engine: Engine, tmp_path: Path
+) -> None:
+    doc = clean_invoice(engine, seed=36)
+    policy = PolicyEngine.from_text(REVIEW_FILING)
+    with open_ap(engine, tmp_path, policy=policy) as wf:
+        out = wf.process(doc, fmt="json", requester="olivia")
+        assert out.status == "waiting"
+        assert run_of(engine, out.run_id).status == "waiting"
+        assert wf.recover() == []  # undecided: nothing to do
+        with Session(engine) as session:
+            [rec] = session.exec(select(ToolCallRecord).where(ToolCallRecord.run_id == out.run_id))
+    assert rec.approval_id is not None
+    decide(engine, rec.approval_id, approver="adam", action="approve", comment="ok")  # no bus
+    with open_ap(engine, tmp_path, policy=policy, with_people=False) as wf:
+        outcomes = wf.recover()
+    assert [(o.run_id, o.status) for o in outcomes] == [(out.run_id, "filed")]
+    assert run_of(engine, out.run_id).status == "completed"
+    [filed] = erp_invoices(engine, doc["invoice_number"])
+    assert filed.status == "posted"
+
+
+def test_invoice_recovery_leaves_chat_runs_alone_and_chat_recovery_leaves_invoices(
+    engine: Engine, tmp_path: Path
+) -> None:
+    doc = priced_above_the_po(engine, seed=37)
+    with open_ap(engine, tmp_path) as wf:
+        held = wf.process(doc, fmt="json", requester="olivia")
+        assert held.hold_id is not None
+        decide_hold(engine, held.hold_id, person="adam", action="release", note="ok")
+        assert wf.runtime.recover() == []  # the chat runtime does not drive invoice runs
+        assert run_of(engine, held.run_id).status == "waiting"
+        [out] = wf.recover()
+    assert out.status == "filed"

@@ -7,8 +7,12 @@ import re
 from pathlib import Path
 
 import pytest
+from sqlmodel import Session, select
 
+from approvals.holds import decide_hold, get_hold
+from graph.records import Run
 from tests.cli_demo import demo_db, tethra
+from tethra.db import create_db_engine
 
 __all__ = ["demo_db"]
 
@@ -42,11 +46,25 @@ def test_a_batch_from_a_folder_to_a_released_hold(
     assert "expected" in shown.output
     assert "found" in shown.output
 
+    engine = create_db_engine(demo_db)
+    with Session(engine) as session:
+        runs = [session.get(Run, get_hold(session, h).run_id) for h in hold_ids]
+    assert {(r.status, r.workflow) for r in runs if r} == {("waiting", "invoices")}
+    # Decided where nothing continues the run (its process went away): the next command
+    # that opens the workflow drives it on.
+    decide_hold(engine, hold_ids[1], person="erin", action="reject", note="not ours")
+
     own = tethra("invoices", "holds", "release", hold_ids[0], "--as", "olivia", "-r", "ok")
     assert own.exit_code != 0
     released = tethra("invoices", "holds", "release", hold_ids[0], "--as", "adam", "-r", "ok")
     assert released.exit_code == 0, released.output
     assert "invoice is now" in released.output
+    with Session(engine) as session:
+        recovered = session.get(Run, get_hold(session, hold_ids[1]).run_id)
+        assert recovered is not None
+        assert recovered.status == "completed"
+        assert session.exec(select(Run).where(Run.status == "running")).all() == []
+    engine.dispose()
 
     queue = tethra("invoices", "spot-checks", "list")
     spots = re.findall(r"(spc_[0-9a-f]+)", queue.output)

@@ -39,8 +39,12 @@ UserOpt = Annotated[str, typer.Option("--as", envvar="TETHRA_USER", help="Who is
 
 @contextmanager
 def _workflow() -> Iterator[InvoiceWorkflow]:
+    """The workflow, after it drove on the invoice runs left behind: a run whose process
+    died mid-way, or a hold decided while no process was up to continue its run."""
     with runtime() as rt:
-        yield workflow_from_settings(rt, settings())
+        workflow = workflow_from_settings(rt, settings())
+        workflow.recover()
+        yield workflow
 
 
 @app.command()
