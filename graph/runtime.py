@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
@@ -62,6 +62,14 @@ _END_EVENTS: dict[RunStatus, EventKind] = {
 }
 
 
+class Workflow(Protocol):
+    """What the runtime needs of another workflow to recover its runs."""
+
+    def recover(self) -> object: ...
+
+    def reconcile(self) -> int: ...
+
+
 @dataclass(frozen=True)
 class RunOutcome:
     run_id: str
@@ -88,6 +96,8 @@ class Runtime:
     observers: tuple[Observer, ...] = ()
     """Run for every relayed event in the relay's transaction (e.g. webhook deliveries)."""
     owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    workflows: list[Workflow] = field(default_factory=list)
+    """Other registered workflows, recovered alongside chat runs (``register``)."""
 
     def __post_init__(self) -> None:
         self._leases = runs.LeaseKeeper(self.gov.engine, self.run_lease)
@@ -193,7 +203,7 @@ class Runtime:
         try:
             with bound_ids(run_id=run_id, thread_id=thread_id):
                 try:
-                    values = self.graph.invoke(payload, config)
+                    values = self.graph.invoke(payload, config, durability="sync")
                 except LostOwnership:
                     log.warning("lost the run to another process; stopping here")
                     return self._outcome_from_sql(run_id, thread_id)
@@ -440,11 +450,17 @@ class Runtime:
         return [r for r in found if r.status == RunStatus.STALLED or self._has_news(r.id)]
 
     def reconcile(self) -> int:
-        """Rebuild the bus from SQL (after Redis lost data): one resume per run with news."""
+        """Rebuild the bus from SQL (after Redis lost data): one resume per run with news,
+        for chat runs and for every registered workflow's runs."""
         runs = self.runs_needing_resume()
         for run in runs:
             self.bus.publish(RunResume(run_id=run.id, thread_id=run.thread_id))
-        return len(runs)
+        return len(runs) + sum(w.reconcile() for w in self.workflows)
+
+    def register(self, workflow: Workflow) -> None:
+        """Another workflow (invoices) recovered and reconciled with the chat runs, so a
+        worker or the in-process housekeeping recovers every kind of run the same way."""
+        self.workflows.append(workflow)
 
     def recover(self) -> list[RunOutcome]:
         """In one process, after a restart: sweep, then resume every run with news here."""
@@ -454,6 +470,8 @@ class Runtime:
             outcome = self.resume(run.thread_id)
             if outcome is not None:
                 outcomes.append(outcome)
+        for workflow in self.workflows:
+            workflow.recover()
         return outcomes
 
     def run(self, run_id: str) -> Run:

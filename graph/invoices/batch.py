@@ -45,6 +45,7 @@ def workflow_from_settings(runtime: Runtime, settings: Settings) -> InvoiceWorkf
     )
     if isinstance(runtime.bus, InProcessBus):  # with Redis, approvals reach the workers
         runtime.bus.subscribe(workflow.handle)
+    runtime.register(workflow)  # recovered and reconciled with the chat runs
     return workflow
 
 
