@@ -294,8 +294,8 @@ BENCH_DECISION = Decision(
 )
 
 
-def _create_requests(url: str, tag: str, count: int, start: Any, done: Any) -> None:
-    """One API-like process: its own engine; warm up, wait for the start, then create."""
+def _create_requests(url: str, tag: str, count: int, ready: Any, start: Any, done: Any) -> None:
+    """One API-like process: its own engine; warm up, say so, wait for the start, create."""
     configure_logging("WARNING", "json")
     engine = create_db_engine(url)
 
@@ -320,6 +320,7 @@ def _create_requests(url: str, tag: str, count: int, start: Any, done: Any) -> N
 
     for i in range(50):
         create(-1 - i)
+    ready.put(True)
     start.wait()
     for i in range(count):
         create(i)
@@ -337,16 +338,18 @@ def requests_per_second(
     returns the first, which writes nothing, so the count is checked in SQL."""
     processes = processes or os.cpu_count() or 2
     ctx = multiprocessing.get_context("spawn")
-    start, done = ctx.Event(), ctx.Queue()
+    ready, start, done = ctx.Queue(), ctx.Event(), ctx.Queue()
     pool = [
         ctx.Process(
-            target=_create_requests, args=(url, f"{name}p{p}", total // processes, start, done)
+            target=_create_requests,
+            args=(url, f"{name}p{p}", total // processes, ready, start, done),
         )
         for p in range(processes)
     ]
     for proc in pool:
         proc.start()
-    time.sleep(5)  # every process imported, connected and warmed up
+    for _ in pool:  # every process imported, connected and warmed up (its rows written)
+        ready.get(timeout=300)
     before = _requests_in(url)
     began = time.perf_counter()
     start.set()
@@ -354,7 +357,8 @@ def requests_per_second(
     elapsed = time.perf_counter() - began
     for proc in pool:
         proc.join(30)
-    assert _requests_in(url) - before == created, "the round created fewer requests than it counted"
+    written = _requests_in(url) - before
+    assert written == created, f"the round counted {created} requests, SQL shows {written} new"
     return created / elapsed, processes
 
 
