@@ -6,6 +6,7 @@ pass a prebuilt runtime, which the app then uses and leaves open.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack, asynccontextmanager, contextmanager
 
@@ -29,7 +30,9 @@ from api.routers import (
     users,
 )
 from api.web import install as install_web
+from approvals.bus import LocalQueueBus
 from graph.assembly import open_runtime
+from graph.dispatch import Worker
 from graph.runtime import Runtime
 from tethra.db import schema_is_current
 from tethra.errors import ConfigError
@@ -65,12 +68,29 @@ TAGS = [
 
 
 @contextmanager
+def _local_worker(rt: Runtime) -> Iterator[None]:
+    """Without Redis: the one worker loop, on a background thread of this process, so
+    deciding returns as soon as the decision commits and the run moves on here."""
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=Worker(rt, "api-local").run, args=(stop,), name="tethra-worker", daemon=True
+    )
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(60)
+
+
+@contextmanager
 def _runtime_from(settings: Settings | None) -> Iterator[Runtime]:
     s = settings or load_settings()
     configure_logging(s.log_level, s.log_format)
     configure_tracing(s)
     try:
-        with open_runtime(s) as rt:
+        # Without Redis the server drains its own in-memory queue on a worker thread.
+        with open_runtime(s, bus=None if s.redis_url else LocalQueueBus()) as rt:
             if not schema_is_current(rt.gov.engine):
                 raise ConfigError("the database schema is not current; run `tethra init` first")
             yield rt
@@ -94,6 +114,8 @@ def create_app(
             rt = runtime if runtime is not None else stack.enter_context(_runtime_from(settings))
             driver = RunDriver(rt, opts.run_workers)
             stack.callback(driver.shutdown)  # runs in flight finish before rt closes
+            if isinstance(rt.bus, LocalQueueBus):
+                stack.enter_context(_local_worker(rt))
             if opts.housekeeping:
                 chores = Housekeeping(rt)
                 chores.start()

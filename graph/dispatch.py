@@ -1,4 +1,6 @@
-"""``tethra worker``: consumes the Redis bus and moves runs forward; run as many as needed.
+"""The one worker loop: consumes the bus and moves runs forward. ``tethra worker`` runs
+it against Redis (as many processes as needed); without Redis the API process runs the
+same loop on a background thread against its in-memory queue (``LocalQueueBus``).
 
 Each loop handles at most one bus event (resume the thread it names). Housekeeping
 runs on timers, not per event, so a backlog of events drains without a SQL round trip
@@ -17,18 +19,15 @@ then the loop stops; nothing is half-done because nothing is acknowledged early.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from types import FrameType
 
 import httpx
 
-from approvals.bus import Handler
-from approvals.keys import RedisKeys
+from approvals.bus import Handler, LocalQueueBus
 from approvals.redis_bus import RedisBus
 from approvals.webhooks.service import deliver_due
 from graph.runtime import Runtime
@@ -61,14 +60,14 @@ class Worker:
         options: WorkerOptions | None = None,
         handler: Handler | None = None,
     ) -> None:
-        if not isinstance(runtime.bus, RedisBus):
+        if not isinstance(runtime.bus, RedisBus | LocalQueueBus):
             raise ConfigError(
                 "tethra worker needs the Redis bus: set TETHRA_REDIS_URL. Without Redis the "
-                "process that records a decision resumes the run itself."
+                "API process runs this loop itself, on a background thread."
             )
         self.runtime = runtime
-        self.bus: RedisBus = runtime.bus
-        self.keys: RedisKeys = self.bus.keys
+        self.bus: RedisBus | LocalQueueBus = runtime.bus
+        self.redis: RedisBus | None = runtime.bus if isinstance(runtime.bus, RedisBus) else None
         self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.options = options or WorkerOptions()
         self.handled = 0
@@ -81,8 +80,8 @@ class Worker:
                 target=self._deliver_webhooks, args=(stop,), name="webhooks", daemon=True
             )
             notifier.start()
-            if self.bus.ensure_group():
-                self._rebuild("bus set up")
+            if self.redis is None or self.redis.ensure_group():
+                self._rebuild("bus set up" if self.redis else "process started")
             last_sweep = last_reconcile = time.monotonic()
             last_relay = last_housekeeping = float("-inf")
             failures = 0
@@ -91,11 +90,12 @@ class Worker:
                 try:
                     now = time.monotonic()
                     housekeeping = now - last_housekeeping >= self.options.housekeeping_every_s
-                    if housekeeping:
-                        self._heartbeat()
+                    if housekeeping and self.redis is not None:
+                        self._heartbeat(self.redis)
                         # Only the worker that re-marks the epoch rebuilds; others see it set.
-                        if self.bus.epoch_missing() and self.bus.ensure_group():
+                        if self.redis.epoch_missing() and self.redis.ensure_group():
                             self._rebuild("Redis lost its data")
+                    if housekeeping:
                         last_housekeeping = now
                     if idle or now - last_relay >= self.options.relay_every_s:
                         self.runtime.relay()
@@ -122,7 +122,8 @@ class Worker:
                     log.exception("worker loop failed; retrying", failures=failures)
                     stop.wait(min(30.0, 0.5 * 2 ** min(failures, 6)))
             notifier.join(15)
-            self.bus.client.delete(self.keys.worker_heartbeat(self.id))
+            if self.redis is not None:
+                self.redis.client.delete(self.redis.keys.worker_heartbeat(self.id))
             log.info("worker stopped", handled=self.handled)
 
     def _deliver_webhooks(self, stop: threading.Event) -> None:
@@ -134,20 +135,11 @@ class Worker:
                 except Exception:
                     log.exception("webhook delivery failed; retrying")
 
-    def _heartbeat(self) -> None:
-        self.bus.client.set(
-            self.keys.worker_heartbeat(self.id), str(time.time()), ex=self.options.heartbeat_ttl_s
+    def _heartbeat(self, bus: RedisBus) -> None:
+        bus.client.set(
+            bus.keys.worker_heartbeat(self.id), str(time.time()), ex=self.options.heartbeat_ttl_s
         )
 
     def _rebuild(self, why: str) -> None:
         count = self.runtime.reconcile()
         log.warning("rebuilt the bus from SQL", reason=why, runs_resumed=count)
-
-
-def install_signal_handlers(stop: threading.Event) -> None:
-    def _stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("stopping after the current event", signal=signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)

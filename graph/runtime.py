@@ -63,7 +63,9 @@ _END_EVENTS: dict[RunStatus, EventKind] = {
 
 
 class Workflow(Protocol):
-    """What the runtime needs of another workflow to recover its runs."""
+    """What the runtime needs of another workflow: its bus handling and recovery."""
+
+    def handle(self, event: BusEvent) -> None: ...
 
     def recover(self) -> object: ...
 
@@ -387,6 +389,8 @@ class Runtime:
             self._settle_approved(event.approval_id, event.call_key)
         if isinstance(event, ApprovalDecided | ApprovalExpired | RunResume | ToolExecuted):
             self.resume(event.thread_id)
+        for workflow in self.workflows:  # each ignores the runs of other workflows
+            workflow.handle(event)
 
     def _settle_approved(self, approval_id: str, key: str | None) -> None:
         if key is None:  # a message from before events carried the call's key
@@ -458,9 +462,11 @@ class Runtime:
         return len(runs) + sum(w.reconcile() for w in self.workflows)
 
     def register(self, workflow: Workflow) -> None:
-        """Another workflow (invoices) recovered and reconciled with the chat runs, so a
-        worker or the in-process housekeeping recovers every kind of run the same way."""
-        self.workflows.append(workflow)
+        """Another workflow (invoices): its events handled, its runs recovered and
+        reconciled with the chat runs, so a worker or the in-process housekeeping moves
+        every kind of run the same way. Registering twice changes nothing."""
+        if all(w is not workflow for w in self.workflows):
+            self.workflows.append(workflow)
 
     def recover(self) -> list[RunOutcome]:
         """In one process, after a restart: sweep, then resume every run with news here."""

@@ -16,8 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from approvals.bus import Handler, InProcessBus
-from approvals.events import BusEvent
+from approvals.bus import Handler
 from graph.assembly import default_models
 from graph.invoices.ingest import Format, detect_format
 from graph.invoices.workflow import InvoiceOutcome, InvoiceWorkflow
@@ -43,9 +42,7 @@ def workflow_from_settings(runtime: Runtime, settings: Settings) -> InvoiceWorkf
         spot_check_share=settings.spot_check_share,
         reader=default_models(settings)(finance) if finance is not None else None,
     )
-    if isinstance(runtime.bus, InProcessBus):  # with Redis, approvals reach the workers
-        runtime.bus.subscribe(workflow.handle)
-    runtime.register(workflow)  # recovered and reconciled with the chat runs
+    runtime.register(workflow)  # its events handled, its runs recovered, with chat's
     return workflow
 
 
@@ -53,14 +50,10 @@ def worker_handler(runtime: Runtime, workflow: InvoiceWorkflow) -> Handler:
     """What a worker does with each bus event: the chat runtime's handling (an approved
     call is settled and its chat run resumed), then the invoice workflow's (an approved
     or expired filing call, a filing result recorded elsewhere, or a resume asked for by
-    recovery continues its invoice run). Recovery itself is ``workflow.recover()`` (one
-    process) or ``workflow.reconcile()`` (workers), next to the runtime's."""
-
-    def handle(event: BusEvent) -> None:
-        runtime.handle(event)
-        workflow.handle(event)
-
-    return handle
+    recovery continues its invoice run): the workflow registers with the runtime, which
+    hands each event on to it and recovers its runs with the chat runs."""
+    runtime.register(workflow)
+    return runtime.handle
 
 
 def process_invoice(
