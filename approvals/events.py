@@ -50,6 +50,9 @@ class RunResume(_Event):
     kind: Literal["run.resume"] = "run.resume"
     run_id: str
     thread_id: str
+    call_key: str | None = None
+    """Set when rebuilt from SQL for an approved call not yet run: execute that call
+    (the run moves on when its result is recorded)."""
 
 
 class ToolExecuted(_Event):

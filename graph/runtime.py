@@ -22,6 +22,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.errors import GraphRecursionError
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from agents.spec import AgentDefinition
@@ -299,36 +300,42 @@ class Runtime:
     def _has_news(self, run_id: str) -> bool:
         """Whether a waiting run can move: a call it waits on was decided, finished, or
         lost its claimant; or nothing blocks it any more."""
-        return retry_transient(lambda: self._news(run_id), what="look for news")
+        return run_id in retry_transient(lambda: self._news_of([run_id]), what="look for news")
 
-    def _news(self, run_id: str) -> bool:
+    def _news_of(self, run_ids: list[str]) -> set[str]:
+        """Which of these runs have news, in one query per thousand runs."""
         now = utcnow()
-        with session_scope(self.gov.engine) as session:
-            rows = session.exec(
-                select(
-                    ToolCallRecord.status,
-                    ToolCallRecord.lease_until,
-                    ApprovalRequest.status,
-                    ApprovalRequest.deadline,
-                )
-                .join(
-                    ApprovalRequest,
-                    col(ToolCallRecord.approval_id) == ApprovalRequest.id,
-                    isouter=True,
-                )
-                .where(col(ToolCallRecord.run_id) == run_id)
-            ).all()
-        blocked = False
-        for status, lease_until, approval, deadline in rows:
-            if status == CallStatus.PENDING:
-                if approval != "pending" or (deadline is not None and deadline <= now):
-                    return True
-                blocked = True
-            elif status == CallStatus.EXECUTING:
-                if lease_until is None or lease_until < now:
-                    return True
-                blocked = True
-        return not blocked
+        ready: set[str] = set()
+        blocked: set[str] = set()
+        for start in range(0, len(run_ids), 1000):
+            with session_scope(self.gov.engine) as session:
+                rows = session.execute(
+                    sa_select(
+                        col(ToolCallRecord.run_id),
+                        col(ToolCallRecord.status),
+                        col(ToolCallRecord.lease_until),
+                        col(ApprovalRequest.status),
+                        col(ApprovalRequest.deadline),
+                    )
+                    .join(
+                        ApprovalRequest,
+                        col(ToolCallRecord.approval_id) == ApprovalRequest.id,
+                        isouter=True,
+                    )
+                    .where(col(ToolCallRecord.run_id).in_(run_ids[start : start + 1000]))
+                ).all()
+            for run_id, status, lease_until, approval, deadline in rows:
+                if status == CallStatus.PENDING:
+                    if approval != "pending" or (deadline is not None and deadline <= now):
+                        ready.add(run_id)
+                    else:
+                        blocked.add(run_id)
+                elif status == CallStatus.EXECUTING:
+                    if lease_until is None or lease_until < now:
+                        ready.add(run_id)
+                    else:
+                        blocked.add(run_id)
+        return {r for r in run_ids if r in ready or r not in blocked}
 
     # --- approvals --------------------------------------------------------------------
     def decide(
@@ -385,9 +392,14 @@ class Runtime:
         execute once), so it does not wait for the graph to be loaded; the resumed graph
         then replays the recorded result like any other settled call.
         """
-        if isinstance(event, ApprovalDecided) and event.status == "approved":
+        if isinstance(event, RunResume) and event.call_key is not None:
+            # Rebuilt after a loss: run the approved call now; its tool.executed event
+            # (or the plain resume that follows) moves the run on.
+            settle_approved(self.gov, event.call_key)
+        elif isinstance(event, ApprovalDecided) and event.status == "approved":
             self._settle_approved(event.approval_id, event.call_key)
-        if isinstance(event, ApprovalDecided | ApprovalExpired | RunResume | ToolExecuted):
+            self.resume(event.thread_id)
+        elif isinstance(event, ApprovalDecided | ApprovalExpired | RunResume | ToolExecuted):
             self.resume(event.thread_id)
         for workflow in self.workflows:  # each ignores the runs of other workflows
             workflow.handle(event)
@@ -451,15 +463,36 @@ class Runtime:
                 )
 
         found = retry_transient(scan, what="look for runs to resume")
-        return [r for r in found if r.status == RunStatus.STALLED or self._has_news(r.id)]
+        waiting = [r.id for r in found if r.status == RunStatus.WAITING]
+        news = retry_transient(lambda: self._news_of(waiting), what="look for news")
+        return [r for r in found if r.status == RunStatus.STALLED or r.id in news]
 
     def reconcile(self) -> int:
-        """Rebuild the bus from SQL (after Redis lost data): one resume per run with news,
-        for chat runs and for every registered workflow's runs."""
+        """Rebuild the bus from SQL (after Redis lost data). First one event per approved
+        call still to run, so the workers execute those calls straight from SQL before
+        any run is resumed (a resume costs a model call; the calls are what people
+        approved and wait for); then one resume per run with news, for chat runs and
+        every registered workflow's runs."""
+        ready = retry_transient(self._approved_not_run, what="look for approved calls")
+        for run_id, thread_id, key in ready:
+            self.bus.publish(RunResume(run_id=run_id, thread_id=thread_id, call_key=key))
         runs = self.runs_needing_resume()
         for run in runs:
             self.bus.publish(RunResume(run_id=run.id, thread_id=run.thread_id))
         return len(runs) + sum(w.reconcile() for w in self.workflows)
+
+    def _approved_not_run(self) -> list[tuple[str, str, str]]:
+        with session_scope(self.gov.engine) as session:
+            rows = session.exec(
+                select(ToolCallRecord.run_id, ToolCallRecord.thread_id, ToolCallRecord.key)
+                .join(ApprovalRequest, col(ToolCallRecord.approval_id) == ApprovalRequest.id)
+                .where(
+                    col(ToolCallRecord.status) == CallStatus.PENDING,
+                    col(ApprovalRequest.status) == "approved",
+                )
+                .order_by(col(ToolCallRecord.created_at))
+            ).all()
+        return [(r, t, k) for r, t, k in rows]
 
     def register(self, workflow: Workflow) -> None:
         """Another workflow (invoices): its events handled, its runs recovered and

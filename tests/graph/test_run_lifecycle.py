@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from approvals.bus import InProcessBus
-from approvals.events import BusEvent
+from approvals.events import BusEvent, RunResume
 from audit.models import AuditEvent
 from graph import calls
 from graph.execution import run_claimed, settle_approved
@@ -173,4 +173,48 @@ def test_two_approvals_decided_at_once_both_execute_and_the_run_completes(
         assert after is not None
         assert after.status == RunStatus.COMPLETED, after
         assert after.reply == "both refunded"
+        assert executions["refund"] == 2
+
+
+class CapturingBus(InProcessBus):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[BusEvent] = []
+
+    def publish(self, event: BusEvent) -> str:
+        self.sent.append(event)
+        return str(len(self.sent))
+
+
+def test_a_rebuilt_bus_runs_the_approved_calls_before_resuming_any_run(
+    open_rt: OpenRuntime, thread: str
+) -> None:
+    """After Redis lost its data: the calls people approved run first, straight from
+    SQL; each run is resumed afterwards (a resume costs a model call)."""
+    bus = CapturingBus()
+    threads = [f"{thread}-a", f"{thread}-b"]
+    script = [
+        turn(call("refund", "r1", order_id=7, amount=200)),
+        turn(call("refund", "r2", order_id=8, amount=300)),
+        say("done a"),
+        say("done b"),
+    ]
+    with open_rt(script, bus=bus) as rt:
+        for name in threads:
+            out = rt.start_run(name, "olivia", "refund")
+            rt.decide(out.pending[0]["approval_id"], approver="adam", action="approve")
+        bus.sent.clear()  # Redis lost every decision
+        rt.reconcile()
+        ready = [e for e in bus.sent if isinstance(e, RunResume) and e.call_key]
+        resumes = [e for e in bus.sent if isinstance(e, RunResume) and not e.call_key]
+        assert len(ready) == 2
+        assert bus.sent[:2] == ready
+        assert {e.thread_id for e in resumes} == set(threads)
+        for event in ready:
+            rt.handle(event)
+        assert executions["refund"] == 2
+        assert all(rt.run(r.run_id).status == RunStatus.WAITING for r in ready)
+        for event in resumes:
+            rt.handle(event)
+        assert {rt.run(r.run_id).status for r in ready} == {RunStatus.COMPLETED}
         assert executions["refund"] == 2
