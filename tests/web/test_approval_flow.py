@@ -50,7 +50,8 @@ def test_operator_chats_approver_approves_result_in_chat_and_trace(
     expect(olivia.locator("li.note.ok")).to_contain_text("refund_order ran")
     expect(olivia.locator("li.divider").last).to_contain_text("run completed")
     expect(olivia.locator("li.bubble.agent").last).to_contain_text("1042")
-    assert approval(server, approval_id)["status"] == "executed"
+    done = approval(server, approval_id)
+    assert (done["status"], done["outcome"]) == ("approved", "succeeded")
 
     olivia.locator("li.divider").last.get_by_role("link", name="trace").click()
     expect(olivia.locator("#run-status")).to_have_text("completed")
@@ -160,7 +161,7 @@ def test_bulk_approval_takes_low_tiers_only_and_the_inbox_updates_live(
     expect(results.locator("li.ok")).to_contain_text(low["id"])
     expect(results.locator("li.bad")).to_contain_text("needs 2 approvers")
     assert approval(server, high["id"])["status"] == "pending"
-    assert approval(server, low["id"])["status"] in ("approved", "executed")
+    assert approval(server, low["id"])["status"] == "approved"
 
 
 def page_text(page: Page) -> str:
