@@ -66,7 +66,7 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 def get_engine(rt: RuntimeDep) -> Engine:
-    return rt.gov.engine
+    return rt.engine
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]

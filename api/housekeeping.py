@@ -43,9 +43,9 @@ class Housekeeping:
         with httpx.Client(follow_redirects=False) as client:
             while not self._stop.wait(self.every_s):
                 try:
-                    purge(self.runtime.gov.engine, self.keep_keys)
+                    purge(self.runtime.engine, self.keep_keys)
                     if alone:
                         self.runtime.recover()
-                        deliver_due(self.runtime.gov.engine, client)
+                        deliver_due(self.runtime.engine, client)
                 except Exception:
                     log.exception("housekeeping failed; will retry")

@@ -91,7 +91,7 @@ def _runtime_from(settings: Settings | None) -> Iterator[Runtime]:
     try:
         # Without Redis the server drains its own in-memory queue on a worker thread.
         with open_runtime(s, bus=None if s.redis_url else LocalQueueBus()) as rt:
-            if not schema_is_current(rt.gov.engine):
+            if not schema_is_current(rt.engine):
                 raise ConfigError("the database schema is not current; run `tethra init` first")
             yield rt
     finally:

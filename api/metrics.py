@@ -349,7 +349,7 @@ class TethraCollector(Collector):
     """Registered on a per-app registry; reads every source on each scrape."""
 
     def __init__(self, rt: Runtime) -> None:
-        engine = rt.gov.engine
+        engine = rt.engine
         self.sources: dict[str, Source] = {
             "approvals": lambda: approvals(engine),
             "executions": lambda: executions(engine),

@@ -94,13 +94,13 @@ def live_workers(client: redis.Redis, keys: RedisKeys) -> list[str]:
 
 
 def _database(rt: Runtime) -> str:
-    with rt.gov.engine.connect() as conn:
+    with rt.engine.connect() as conn:
         conn.execute(text("SELECT 1"))
     return "reachable"
 
 
 def _migrations(rt: Runtime) -> str:
-    if not schema_is_current(rt.gov.engine):
+    if not schema_is_current(rt.engine):
         raise RuntimeError("the schema is behind the code: run `tethra init` (the migrate step)")
     return "current"
 

@@ -131,7 +131,7 @@ class Worker:
         with httpx.Client(follow_redirects=False) as client:
             while not stop.wait(self.options.webhook_every_s):
                 try:
-                    deliver_due(self.runtime.gov.engine, client)
+                    deliver_due(self.runtime.engine, client)
                 except Exception:
                     log.exception("webhook delivery failed; retrying")
 

@@ -64,10 +64,10 @@ def post_message(
     rt = ctx.runtime
 
     def send() -> RunAccepted:
-        with Session(rt.gov.engine) as session:
+        with Session(rt.engine) as session:
             check_thread_writable(session, user, thread_id)
         run_id = rt.open_run(thread_id, user.name, body.text)
-        with Session(rt.gov.engine) as session:
+        with Session(rt.engine) as session:
             first = search_events(session, run_id=run_id, limit=1)
         ctx.driver.submit(run_id, thread_id, user.name, body.text)
         after = first[0].seq - 1 if first else 0
@@ -146,5 +146,5 @@ async def stream_thread(
         poll_s=ctx.options.stream_poll_s,
         heartbeat_s=ctx.options.heartbeat_s,
     )
-    async for event in thread_events(ctx.runtime.gov.engine, spec):
+    async for event in thread_events(ctx.runtime.engine, spec):
         yield event

@@ -59,7 +59,7 @@ def _detail(
     extra: dict[str, Any] | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    with Session(rt.gov.engine) as db:
+    with Session(rt.engine) as db:
         hold = get_hold(db, hold_id)
     context = {
         "h": hold,

@@ -115,7 +115,7 @@ def send(
     background; the page's stream shows it happen."""
     rt = ctx.runtime
     user = session.user
-    with Session(rt.gov.engine) as db:
+    with Session(rt.engine) as db:
         check_thread_writable(db, user, thread_id)
     run_id = rt.open_run(thread_id, user.name, text.strip())
     ctx.driver.submit(run_id, thread_id, user.name, text.strip())
@@ -141,7 +141,7 @@ async def events(
 ) -> AsyncIterator[ServerSentEvent]:
     """Each shown event as an HTML fragment; ``id`` is the trail's seq, so the browser's
     automatic reconnect (``Last-Event-ID``) resumes without a gap."""
-    engine = ctx.runtime.gov.engine
+    engine = ctx.runtime.engine
     if not exists:
         # Nobody wrote here yet: close at once; EventSource reconnects after `retry`,
         # and the ownership check runs again then.

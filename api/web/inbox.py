@@ -125,7 +125,7 @@ def _detail(
     extra: dict[str, Any] | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    with Session(rt.gov.engine) as db:
+    with Session(rt.engine) as db:
         approval = read_request(db, approval_id)
         decisions = approvals_so_far(db, approval)
     context = to_out_all(thread_messages(rt, approval.thread_id)[-CONTEXT_MESSAGES:])

@@ -113,7 +113,7 @@ class InvoiceWorkflow:
         reader: BaseChatModel | None = None,
     ) -> None:
         self.runtime = runtime
-        self.engine = runtime.gov.engine
+        self.engine = runtime.engine
         self.owner, self.lease = runtime.owner, runtime.run_lease
         self._leases = runs.LeaseKeeper(self.engine, self.lease)
         self.steps = InvoiceSteps(

@@ -208,7 +208,7 @@ def test_a_policy_change_after_approval_refuses_the_call(open_rt: OpenRuntime, t
         out = rt.start_run(thread, "olivia", "refund")
         # The process that executes runs a newer policy than the one the approver saw.
         newer = PolicyEngine.from_text(POLICY.replace("version: test", "version: test-2"))
-        rt.gov = replace(rt.gov, policy=newer)
+        rt.use_governance(replace(rt.gov, policy=newer))
         rt.decide(out.pending[0]["approval_id"], approver="adam", action="approve")
         [msg] = tool_messages(rt, thread)
         assert "policy changed since approval (test+" in str(msg.content)

@@ -99,7 +99,7 @@ def test_a_queued_run_ended_by_recovery_never_executes(open_rt: OpenRuntime, thr
 
     with open_rt([must_not_run]) as rt:
         run_id = rt.open_run(thread, "olivia", "refund 40 on order 7")
-        rt._leases.release(run_id)  # its process died: nobody renews the lease
+        rt.runs.leases.release(run_id)  # its process died: nobody renews the lease
         with Session(rt.gov.engine) as s:
             s.execute(
                 update(Run)

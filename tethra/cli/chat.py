@@ -32,7 +32,7 @@ def chat(
 ) -> None:
     """Chat with the operations agent. Type /approvals, /help or /quit."""
     with runtime() as rt:
-        with Session(rt.gov.engine) as session:
+        with Session(rt.engine) as session:
             get_user(session, user)
         rt.recover()
         thread_id = thread or new_id("thread")
@@ -91,7 +91,7 @@ def _wait(rt: Runtime, result: RunOutcome) -> None:
 
 
 def _decide_inline(rt: Runtime, user: str) -> None:
-    with Session(rt.gov.engine) as session:
+    with Session(rt.engine) as session:
         me = get_user(session, user)
         pending = list_requests(session, status="pending")
     if not has_role(me, "approver"):

@@ -43,5 +43,5 @@ def engine_only() -> Iterator[Engine]:
 @contextmanager
 def runtime(*, interactive: bool = True) -> Iterator[Runtime]:
     with open_runtime(settings(interactive=interactive)) as rt:
-        _require_schema(rt.gov.engine)
+        _require_schema(rt.engine)
         yield rt
