@@ -1,8 +1,9 @@
 """Periodic work the API process does itself.
 
-Always: forget old Idempotency-Key records. Without Redis there are no workers, so the
-API process also sweeps deadlines (warn, expire, deny by default and tell the agent),
-resumes runs the bus forgot, and delivers webhooks; with Redis, workers do that.
+Always: forget old Idempotency-Key records. On a synchronous in-process bus (an app
+given a runtime built that way, as tests and embedders do) the API process also sweeps
+deadlines, resumes runs the bus forgot and delivers webhooks; otherwise the worker loop
+does that (Redis workers, or the server's own worker thread on its in-memory queue).
 """
 
 from __future__ import annotations

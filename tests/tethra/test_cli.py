@@ -38,6 +38,10 @@ def test_small_refund_runs_large_waits_for_another_person(demo_db: str) -> None:
     again = tethra("approvals", "approve", approval_id, "--as", "erin")
     assert "already approved by adam" in str(again.exception)
     assert len(refunds(demo_db, 1042)) == 1
+    shown = tethra("approvals", "show", approval_id).output
+    assert "approved  (ran: succeeded)" in shown, shown
+    assert approval_id in tethra("approvals", "list", "--status", "succeeded").output
+    assert approval_id not in tethra("approvals", "list", "--status", "failed").output
 
     story = tethra("audit", "show", run_id.group(1))
     assert story.exit_code == 0, story.output

@@ -6,6 +6,7 @@ import json
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from sqlmodel import Session
 
 from approvals.models import Action
@@ -46,7 +47,12 @@ def show(approval_id: str) -> None:
     with engine_only() as engine, Session(engine) as session:
         r = read_request(session, approval_id)
         decisions = approvals_so_far(session, r)
-    console.print(f"[bold]{r.id}[/]  {r.status}")
+    ran = {
+        "succeeded": "ran: succeeded",
+        "failed": "ran: FAILED, nothing was done",
+        "in_doubt": "ran: IN DOUBT, check the system by hand",
+    }.get(r.outcome or "", "")
+    console.print(f"[bold]{r.id}[/]  {r.status}" + (f"  ({escape(ran)})" if ran else ""))
     console.print(f"  tool       {r.tool}")
     console.print(f"  args       {render.args_text(r.args)}")
     if r.original_args:
