@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from api.access import readable_run
@@ -23,7 +24,7 @@ from approvals.models import ApprovalRequest
 from audit.costs import run_cost_usd
 from audit.queries import events_for_run
 from audit.verify import verify_chain
-from graph.records import Run
+from graph.records import Run, ToolCallRecord
 from tethra.users import has_role
 
 router = APIRouter(prefix="/web/runs", route_class=WebRoute, include_in_schema=False)
@@ -77,7 +78,26 @@ def runs(
         query = query.where(Run.status == status)
     with Session(engine) as db:
         rows = db.exec(query.order_by(col(Run.started_at).desc()).limit(RECENT)).all()
-    return page(request, "runs.html", session, {"runs": rows, "status": status})
+        unrun = _calls_not_run(db, [r.id for r in rows])
+    context = {"runs": rows, "status": status, "unrun": unrun}
+    return page(request, "runs.html", session, context)
+
+
+def _calls_not_run(db: Session, run_ids: list[str]) -> dict[str, str]:
+    """Per run, the calls that did not do their work ("1 denied, 1 failed"): a run that
+    completed after its only call was denied must not read as a plain success."""
+    found = db.exec(
+        select(ToolCallRecord.run_id, ToolCallRecord.status, func.count())
+        .where(
+            col(ToolCallRecord.run_id).in_(run_ids),
+            col(ToolCallRecord.status).in_(("denied", "expired", "failed", "in_doubt", "invalid")),
+        )
+        .group_by(col(ToolCallRecord.run_id), col(ToolCallRecord.status))
+    ).all()
+    notes: dict[str, list[str]] = {}
+    for run_id, call_status, count in found:
+        notes.setdefault(run_id, []).append(f"{count} {call_status.replace('_', ' ')}")
+    return {run_id: ", ".join(sorted(parts)) for run_id, parts in notes.items()}
 
 
 @router.get("/verify")

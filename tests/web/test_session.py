@@ -13,7 +13,7 @@ from sqlmodel import col
 from api.web.session import Signer
 from tests.api.client import Api
 from tests.api.conftest import OpenApi, open_api
-from tests.graph.harness import call, executions, turn
+from tests.graph.harness import call, executions, say, turn
 from tethra.db import session_scope
 from tethra.users import User
 
@@ -151,3 +151,18 @@ def test_the_chat_stream_is_only_for_those_who_may_read_the_thread(open_api: Ope
                 if len(items) >= 3 or time.monotonic() - started > 10:
                     break
         assert len(items) == 3
+
+
+def test_a_run_whose_only_call_was_denied_does_not_read_as_a_plain_success(
+    open_api: OpenApi,
+) -> None:
+    script = [turn(call("refund", "r1", order_id=7, amount=20000)), say("not allowed")]
+    with open_api(script) as api:
+        thread = api.new_thread("olivia")
+        run = api.wait_run(api.send(thread, "refund $20,000 on order 7")["run_id"])
+        assert run["status"] == "completed"
+        sign_in(api, "olivia")
+        page = api.client.get("/web/runs").text
+        row = page[page.index(run["id"]) :].split("</tr>")[0]
+        assert "completed" in row
+        assert "1 denied" in row
