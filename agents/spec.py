@@ -24,7 +24,7 @@ from pydantic import (
     field_validator,
 )
 
-from tethra.errors import ConfigError
+from foundation.errors import ConfigError
 
 AGENTS_ROOT = Path(__file__).parent
 SPEC_FILE = "spec.yaml"

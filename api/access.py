@@ -11,9 +11,9 @@ from __future__ import annotations
 from sqlmodel import Session, col, select
 
 from approvals.models import ApprovalRequest
+from foundation.errors import Forbidden, NotFound
+from foundation.users import User, has_role
 from graph.records import Run
-from tethra.errors import Forbidden, NotFound
-from tethra.users import User, has_role
 
 
 def thread_owner(session: Session, thread_id: str) -> str | None:

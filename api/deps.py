@@ -20,9 +20,9 @@ from sqlmodel import Session
 from api.driver import RunDriver
 from api.errors import Unauthenticated
 from api.idempotency import Idempotency
+from foundation.errors import ConfigError, Forbidden
+from foundation.users import User, authenticate, has_role
 from graph.runtime import Runtime
-from tethra.errors import ConfigError, Forbidden
-from tethra.users import User, authenticate, has_role
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from foundation.logging import bound_ids, get_logger
 from graph.runtime import RunOutcome, Runtime
-from tethra.logging import bound_ids, get_logger
 
 log = get_logger(__name__)
 

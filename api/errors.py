@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tethra.errors import (
+from foundation.errors import (
     ConfigError,
     Conflict,
     Forbidden,
@@ -27,7 +27,7 @@ from tethra.errors import (
     TethraError,
     UserError,
 )
-from tethra.logging import get_logger
+from foundation.logging import get_logger
 
 log = get_logger(__name__)
 

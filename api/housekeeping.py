@@ -16,8 +16,8 @@ import httpx
 from api.idempotency import purge
 from approvals.bus import InProcessBus
 from approvals.webhooks.service import deliver_due
+from foundation.logging import get_logger
 from graph.runtime import Runtime
-from tethra.logging import get_logger
 
 log = get_logger(__name__)
 

@@ -42,10 +42,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col
 
-from tethra.canonical import canonical_json, sha256_hex
-from tethra.db import UTCDateTime, rows_affected, session_scope, utcnow
-from tethra.errors import Conflict, InvalidInput
-from tethra.logging import get_logger
+from foundation.canonical import canonical_json, sha256_hex
+from foundation.db import UTCDateTime, rows_affected, session_scope, utcnow
+from foundation.errors import Conflict, InvalidInput
+from foundation.logging import get_logger
 
 log = get_logger(__name__)
 

@@ -12,7 +12,7 @@ from contextlib import ExitStack, asynccontextmanager, contextmanager
 
 from fastapi import FastAPI
 
-import tethra
+import foundation
 from api.deps import ApiContext, ApiOptions
 from api.driver import RunDriver
 from api.errors import install_error_handlers
@@ -31,14 +31,14 @@ from api.routers import (
 )
 from api.web import install as install_web
 from approvals.bus import LocalQueueBus
+from foundation.db import schema_is_current
+from foundation.errors import ConfigError
+from foundation.logging import configure_logging
+from foundation.settings import Settings, load_settings
+from foundation.telemetry import configure_tracing, shutdown_tracing
 from graph.assembly import open_runtime
 from graph.dispatch import Worker
 from graph.runtime import Runtime
-from tethra.db import schema_is_current
-from tethra.errors import ConfigError
-from tethra.logging import configure_logging
-from tethra.settings import Settings, load_settings
-from tethra.telemetry import configure_tracing, shutdown_tracing
 
 DESCRIPTION = """
 Chat with the operations agent, decide the risky calls it proposes, and read what
@@ -128,7 +128,7 @@ def create_app(
 
     app = FastAPI(
         title="Tethra API",
-        version=tethra.__version__,
+        version=foundation.__version__,
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,

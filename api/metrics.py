@@ -41,10 +41,10 @@ from approvals.webhooks.models import WebhookDelivery
 from audit.costs import ModelCost
 from audit.models import AuditEvent
 from audit.prices import PICO_PER_USD
+from foundation.db import utcnow
+from foundation.logging import get_logger
 from graph.records import ToolCallRecord
 from graph.runtime import Runtime
-from tethra.db import utcnow
-from tethra.logging import get_logger
 
 log = get_logger(__name__)
 

@@ -24,8 +24,8 @@ from sqlalchemy import text
 
 from approvals.keys import RedisKeys
 from approvals.redis_bus import RedisBus
+from foundation.db import schema_is_current
 from graph.runtime import Runtime
-from tethra.db import schema_is_current
 
 CheckStatus = Literal["ok", "failing", "skipped"]
 PROBE_THREAD_ID = "__tethra_readiness_probe__"

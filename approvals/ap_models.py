@@ -13,7 +13,7 @@ from typing import Any, Literal
 from sqlalchemy import JSON, Column, Index, Numeric, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from tethra.db import UTCDateTime, utcnow
+from foundation.db import UTCDateTime, utcnow
 
 HoldStatus = Literal["open", "released", "corrected", "rejected"]
 SpotStatus = Literal["open", "correct", "wrong"]

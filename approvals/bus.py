@@ -20,8 +20,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from approvals.events import BusEvent
-from tethra.errors import ConfigError
-from tethra.logging import get_logger
+from foundation.errors import ConfigError
+from foundation.logging import get_logger
 
 Handler = Callable[[BusEvent], None]
 log = get_logger(__name__)

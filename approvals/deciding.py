@@ -30,10 +30,10 @@ from approvals.events import ApprovalDecided
 from approvals.models import Action, ApprovalDecision, ApprovalRequest
 from approvals.service import join_keys
 from audit.trail import record
+from foundation.db import rows_affected, session_scope, utcnow
+from foundation.errors import Conflict, Forbidden, InvalidInput, NotFound
+from foundation.users import User, role_allows
 from policies.decision import Decision
-from tethra.db import rows_affected, session_scope, utcnow
-from tethra.errors import Conflict, Forbidden, InvalidInput, NotFound
-from tethra.users import User, role_allows
 
 Reclassify = Callable[
     [Session, ApprovalRequest, dict[str, Any]], tuple[dict[str, Any], str, Decision]

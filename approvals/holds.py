@@ -20,11 +20,11 @@ from sqlmodel import Session, col, select
 
 from approvals.ap_models import InvoiceHold
 from audit.trail import Event, record
+from foundation.db import rows_affected, session_scope, utcnow
+from foundation.errors import Conflict, Forbidden, InvalidInput, NotFound
+from foundation.ids import new_id
+from foundation.users import get_user, has_role
 from policies.checks.results import Finding, reasons_of
-from tethra.db import rows_affected, session_scope, utcnow
-from tethra.errors import Conflict, Forbidden, InvalidInput, NotFound
-from tethra.ids import new_id
-from tethra.users import get_user, has_role
 from tools.erp.intake import InvoiceDoc
 
 HoldAction = Literal["release", "correct", "reject"]

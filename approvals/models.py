@@ -8,7 +8,7 @@ from typing import Any, Literal
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from tethra.db import UTCDateTime, utcnow
+from foundation.db import UTCDateTime, utcnow
 
 Status = Literal["pending", "approved", "denied", "expired"]
 Outcome = Literal["succeeded", "failed", "in_doubt"]

@@ -36,8 +36,8 @@ from sqlmodel import Field, Session, SQLModel
 
 from approvals.bus import Bus
 from approvals.events import EVENT_ADAPTER, BusEvent
-from tethra.db import UTCDateTime, one_statement, session_scope, utcnow
-from tethra.logging import get_logger
+from foundation.db import UTCDateTime, one_statement, session_scope, utcnow
+from foundation.logging import get_logger
 
 log = get_logger(__name__)
 CLAIM = timedelta(seconds=30)

@@ -28,8 +28,8 @@ from pydantic import ValidationError
 from approvals.bus import Handler
 from approvals.events import EVENT_ADAPTER, BusEvent
 from approvals.keys import RedisKeys
-from tethra.errors import UserError
-from tethra.logging import get_logger
+from foundation.errors import UserError
+from foundation.logging import get_logger
 
 log = get_logger(__name__)
 

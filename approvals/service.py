@@ -22,10 +22,10 @@ from approvals.events import (
 )
 from approvals.models import ApprovalDecision, ApprovalRequest, Outcome
 from audit.trail import Event, record, record_many
+from foundation.db import rows_affected, session_scope, utcnow
+from foundation.errors import NotFound
+from foundation.ids import new_id
 from policies.decision import Decision
-from tethra.db import rows_affected, session_scope, utcnow
-from tethra.errors import NotFound
-from tethra.ids import new_id
 
 _REQUESTS: Table = ApprovalRequest.__table__  # type: ignore[attr-defined]
 _INSERT_REQUEST = insert(_REQUESTS)

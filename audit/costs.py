@@ -21,8 +21,8 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from audit.prices import TokenUsage, usd
-from tethra.db import UTCDateTime, utcnow
-from tethra.errors import InvalidInput
+from foundation.db import UTCDateTime, utcnow
+from foundation.errors import InvalidInput
 
 GroupBy = Literal["run", "thread", "agent", "workflow", "day", "model"]
 GROUP_BY: tuple[str, ...] = get_args(GroupBy)

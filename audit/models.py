@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, CheckConstraint, Column
 from sqlmodel import Field, SQLModel
 
-from tethra.db import UTCDateTime, utcnow
+from foundation.db import UTCDateTime, utcnow
 
 GENESIS_HASH = "0" * 64
 """``prev_hash`` of the first event: there is nothing before it."""

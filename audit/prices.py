@@ -17,8 +17,8 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from tethra.canonical import sha256_hex
-from tethra.errors import ConfigError
+from foundation.canonical import sha256_hex
+from foundation.errors import ConfigError
 
 DEFAULT_PRICES_FILE = Path(__file__).parent / "prices.yaml"
 PICO_PER_USD = 10**12

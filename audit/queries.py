@@ -13,7 +13,7 @@ from sqlmodel import Session, col, func, select
 
 from audit.events import AuditRecord
 from audit.models import AuditEvent
-from tethra.errors import InvalidInput
+from foundation.errors import InvalidInput
 
 MAX_LIMIT = 1000
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from audit.events import AuditRecord
-from tethra.canonical import canonical_json
+from foundation.canonical import canonical_json
 
 LABEL_WIDTH = 7
 MAX_TEXT = 160

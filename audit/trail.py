@@ -28,10 +28,10 @@ from sqlmodel import Session
 
 from audit.events import EVENT_KINDS, AuditRecord, EventKind
 from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent
-from tethra.canonical import canonical_json, sha256_hex
-from tethra.db import session_scope, utcnow
-from tethra.errors import InvalidInput
-from tethra.ids import new_id
+from foundation.canonical import canonical_json, sha256_hex
+from foundation.db import session_scope, utcnow
+from foundation.errors import InvalidInput
+from foundation.ids import new_id
 
 _HEAD: Table = AuditChainHead.__table__  # type: ignore[attr-defined]
 _EVENTS: Table = AuditEvent.__table__  # type: ignore[attr-defined]

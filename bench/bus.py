@@ -63,15 +63,15 @@ from approvals.keys import RedisKeys
 from approvals.models import ApprovalRequest
 from approvals.redis_bus import RedisBus
 from approvals.service import NewRequest, create_request, list_requests
+from foundation.db import create_db_engine, migrate, session_scope, utcnow
+from foundation.logging import configure_logging
+from foundation.settings import Settings
+from foundation.users import create_user
 from graph.assembly import assemble
 from graph.checkpointer import open_checkpointer
 from graph.runtime import Runtime
 from policies.decision import Decision
 from policies.engine import PolicyEngine
-from tethra.db import create_db_engine, migrate, session_scope, utcnow
-from tethra.logging import configure_logging
-from tethra.settings import Settings
-from tethra.users import create_user
 from tethra.worker import Worker, WorkerOptions, install_signal_handlers
 from tools.adapters.live import LiveRegistry
 from tools.spec import Money, ToolContext, adapter

@@ -30,15 +30,15 @@ from sqlmodel import Session, select
 from agents.models.factory import make_chat_model
 from agents.spec import load_agents
 from approvals.bus import InProcessBus
+from foundation.db import create_db_engine, migrate, session_scope
+from foundation.logging import configure_logging
+from foundation.settings import Settings
+from foundation.users import create_user
 from graph.assembly import assemble
 from graph.checkpointer import open_checkpointer
 from graph.invoices.workflow import InvoiceOutcome, InvoiceWorkflow
 from graph.records import Run, RunStatus
 from policies.engine import PolicyEngine
-from tethra.db import create_db_engine, migrate, session_scope
-from tethra.logging import configure_logging
-from tethra.settings import Settings
-from tethra.users import create_user
 from tools.catalog import default_registry
 from tools.erp.invoice_gen import GeneratedInvoice, generate
 

@@ -35,15 +35,15 @@ from pydantic import BaseModel
 from agents.models.scripted import ScriptedChatModel
 from agents.spec import AgentDefinition, AgentSpec
 from approvals.bus import InProcessBus
+from foundation.db import create_db_engine, migrate
+from foundation.logging import configure_logging
+from foundation.settings import Settings
 from graph.agent_node import AgentNode
 from graph.assembly import assemble
 from graph.builder import build_graph
 from graph.checkpointer import open_checkpointer
 from policies.decision import CallFacts
 from policies.engine import DEFAULT_POLICY_FILE, PolicyEngine
-from tethra.db import create_db_engine, migrate
-from tethra.logging import configure_logging
-from tethra.settings import Settings
 from tools.registry import ToolRegistry
 from tools.spec import RegisteredTool, ToolContext, adapter
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from evals.report import CaseResult, SuiteReport
-from tethra.errors import ConfigError
+from foundation.errors import ConfigError
 
 BASELINE_FILE = Path(__file__).parent / "baseline.json"
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from evals.runner import InvoiceResult
+from foundation.db import session_scope
+from foundation.errors import ConfigError
 from graph.invoices.workflow import InvoiceWorkflow
 from graph.runtime import Runtime
-from tethra.db import session_scope
-from tethra.errors import ConfigError
 from tools.erp.invoice_gen import KINDS, generate
 
 

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tethra.errors import ConfigError
+from foundation.errors import ConfigError
 
 CaseStatus = Literal["pass", "fail", "needs-rerecording", "error"]
 

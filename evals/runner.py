@@ -32,16 +32,16 @@ from evals.grading import grade
 from evals.observe import Observation, observe
 from evals.report import CaseResult, FailureOut, SuiteReport
 from evals.schema import Case, load_cases
+from foundation.db import create_db_engine, migrate, utcnow
+from foundation.errors import ConfigError
+from foundation.ids import new_id
+from foundation.settings import Settings
+from foundation.users import DEMO_USERS, create_user
 from graph.agent_node import ModelProvider
 from graph.assembly import assemble, metering_from
 from graph.checkpointer import open_checkpointer
 from graph.runtime import Runtime
 from policies.engine import PolicyEngine
-from tethra.db import create_db_engine, migrate, utcnow
-from tethra.errors import ConfigError
-from tethra.ids import new_id
-from tethra.settings import Settings
-from tethra.users import DEMO_USERS, create_user
 from tools.catalog import default_registry
 from tools.seed import seed_demo_data
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from tethra.errors import ConfigError
+from foundation.errors import ConfigError
 
 CASES_DIR = Path(__file__).parent / "cases"
 Outcome = Literal["executed", "review", "denied", "refused", "failed", "stopped", "filed", "held"]

@@ -20,11 +20,11 @@ from sqlalchemy.engine import Engine
 
 from agents.models.factory import model_id
 from agents.spec import AgentDefinition
+from foundation.logging import get_logger
 from graph.call_ids import used_ids, with_unique_call_ids, with_unique_message_id
 from graph.model_calls import DEFAULT_WORKFLOW, Metering, ModelCaller
 from graph.state import OpsState
 from graph.tracing import agent_span, model_span, record_response
-from tethra.logging import get_logger
 from tools.registry import ToolRegistry
 
 log = get_logger(__name__)

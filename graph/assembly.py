@@ -20,6 +20,9 @@ from approvals.outbox import Observer
 from approvals.redis_bus import RedisBus
 from approvals.webhooks import service as webhooks
 from audit.prices import PriceTable, to_pico
+from foundation.db import create_db_engine
+from foundation.errors import ConfigError
+from foundation.settings import Settings
 from graph.agent_node import AgentNode, ModelProvider
 from graph.builder import build_graph
 from graph.checkpointer import open_checkpointer
@@ -30,9 +33,6 @@ from graph.model_calls import Metering
 from graph.runtime import Runtime
 from policies.budgets import Caps
 from policies.engine import PolicyEngine
-from tethra.db import create_db_engine
-from tethra.errors import ConfigError
-from tethra.settings import Settings
 from tools.adapters.live import LiveRegistry
 from tools.catalog import builtin_tools
 from tools.registry import AgentToolScopes, ToolRegistry

@@ -24,8 +24,8 @@ from sqlalchemy.sql.dml import ReturningUpdate
 from sqlmodel import Session
 
 from approvals.models import ApprovalRequest
+from foundation.db import rows_affected, utcnow
 from graph.records import CallStatus, ToolCallRecord
-from tethra.db import rows_affected, utcnow
 
 CALLS: Table = ToolCallRecord.__table__  # type: ignore[attr-defined]
 REQUESTS: Table = ApprovalRequest.__table__  # type: ignore[attr-defined]

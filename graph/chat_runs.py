@@ -28,15 +28,15 @@ from approvals.models import ApprovalRequest
 from approvals.outbox import Observer, relay
 from audit.events import EventKind
 from audit.trail import Event, record, record_many
+from foundation.db import is_transient, retry_transient, session_scope, utcnow
+from foundation.errors import InvalidInput, LostOwnership, NotFound, RunFailure, TethraError
+from foundation.ids import new_id
+from foundation.logging import bound_ids, get_logger
 from graph import runs
 from graph.governance import Governance
 from graph.records import CallStatus, Run, RunStatus, ToolCallRecord
 from graph.runs import Held
 from policies.budgets import BudgetExceeded
-from tethra.db import is_transient, retry_transient, session_scope, utcnow
-from tethra.errors import InvalidInput, LostOwnership, NotFound, RunFailure, TethraError
-from tethra.ids import new_id
-from tethra.logging import bound_ids, get_logger
 
 log = get_logger(__name__)
 CHAT = "chat"

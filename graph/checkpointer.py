@@ -12,7 +12,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from tethra.settings import Settings
+from foundation.settings import Settings
 
 
 @contextmanager

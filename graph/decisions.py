@@ -12,9 +12,9 @@ from approvals.bus import Bus
 from approvals.deciding import DecideOutcome, decide
 from approvals.models import Action, ApprovalRequest
 from approvals.outbox import Observer, publish_after_commit, publish_captured
+from foundation.canonical import call_hash
 from graph.governance import Governance, run_totals
 from policies.decision import CallFacts, Decision
-from tethra.canonical import call_hash
 
 
 @dataclass

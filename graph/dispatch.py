@@ -30,9 +30,9 @@ import httpx
 from approvals.bus import Handler, LocalQueueBus
 from approvals.redis_bus import RedisBus
 from approvals.webhooks.service import deliver_due
+from foundation.errors import ConfigError
+from foundation.logging import bound_ids, get_logger
 from graph.runtime import Runtime
-from tethra.errors import ConfigError
-from tethra.logging import bound_ids, get_logger
 
 log = get_logger(__name__)
 

@@ -30,15 +30,15 @@ from approvals.events import ToolExecuted
 from approvals.models import ApprovalDecision, ApprovalRequest, Outcome
 from approvals.service import approvals_so_far, expire_request, record_outcome
 from audit.trail import record
+from foundation.canonical import call_hash
+from foundation.db import is_transient, one_statement, retry_transient, session_scope, utcnow
+from foundation.errors import NotFound, ToolFailed, UserError
+from foundation.logging import bound_ids, get_logger
 from graph import calls
 from graph.calls import Claim
 from graph.governance import Governance
 from graph.records import FINAL_CALL_STATUSES, CallStatus, ToolCallRecord
 from graph.tracing import refused, tool_outcome, tool_span
-from tethra.canonical import call_hash
-from tethra.db import is_transient, one_statement, retry_transient, session_scope, utcnow
-from tethra.errors import NotFound, ToolFailed, UserError
-from tethra.logging import bound_ids, get_logger
 from tools.spec import ToolContext
 
 log = get_logger(__name__)

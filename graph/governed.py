@@ -24,6 +24,10 @@ from sqlmodel import Session, col, select
 from approvals.service import NewRequest, create_request
 from audit.events import EventKind
 from audit.trail import Event, record_many
+from foundation.canonical import call_hash
+from foundation.db import session_scope, utcnow
+from foundation.errors import InvalidInput, NotFound
+from foundation.logging import bound_ids, get_logger
 from graph import runs
 from graph.calls import Claim
 from graph.execution import AwaitingApproval, Done, InFlight, run_claimed, settle
@@ -32,10 +36,6 @@ from graph.records import CallStatus, ToolCallRecord
 from graph.state import OpsState
 from graph.tracing import refused_at_proposal
 from policies.decision import CallFacts, Decision, RunTotals
-from tethra.canonical import call_hash
-from tethra.db import session_scope, utcnow
-from tethra.errors import InvalidInput, NotFound
-from tethra.logging import bound_ids, get_logger
 
 log = get_logger(__name__)
 

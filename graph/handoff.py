@@ -21,8 +21,8 @@ from sqlalchemy.engine import Engine
 
 from agents.spec import AgentDefinition
 from audit.trail import Event, record_many
+from foundation.db import session_scope
 from graph.state import OpsState
-from tethra.db import session_scope
 
 PREFIX = "transfer_to_"
 NODE = "handoff"

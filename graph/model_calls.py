@@ -32,6 +32,7 @@ from approvals.events import BudgetWarning
 from audit import costs
 from audit.prices import PriceTable, TokenUsage, to_pico, usd_text
 from audit.trail import Event, record_many
+from foundation.db import session_scope, utcnow
 from graph import runs
 from policies.budgets import (
     BudgetExceeded,
@@ -42,7 +43,6 @@ from policies.budgets import (
     check,
     claim_alert,
 )
-from tethra.db import session_scope, utcnow
 
 DEFAULT_WORKFLOW = "chat"
 MIN_OUTPUT_ESTIMATE = 100

@@ -16,13 +16,13 @@ from approvals.models import ApprovalRequest
 from approvals.outbox import Observer, relay
 from approvals.service import expire_overdue, warn_expiring
 from audit.trail import record
+from foundation.db import retry_transient, session_scope
+from foundation.logging import get_logger
 from graph import runs
 from graph.chat_runs import CHAT, ChatRuns, RunOutcome
 from graph.execution import settle_approved
 from graph.governance import Governance
 from graph.records import CallStatus, Run, RunStatus, ToolCallRecord
-from tethra.db import retry_transient, session_scope
-from tethra.logging import get_logger
 
 log = get_logger(__name__)
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, text
 from sqlmodel import Field, SQLModel
 
-from tethra.db import UTCDateTime, utcnow
+from foundation.db import UTCDateTime, utcnow
 
 
 class RunStatus(StrEnum):

@@ -26,10 +26,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from foundation.db import rows_affected, session_scope, utcnow
+from foundation.errors import Conflict, LostOwnership
+from foundation.logging import get_logger
 from graph.records import ACTIVE_RUN_STATUSES, TERMINAL_RUN_STATUSES, Run, RunStatus
-from tethra.db import rows_affected, session_scope, utcnow
-from tethra.errors import Conflict, LostOwnership
-from tethra.logging import get_logger
 
 log = get_logger(__name__)
 

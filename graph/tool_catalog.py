@@ -22,13 +22,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from audit.trail import record
+from foundation.db import rows_affected, session_scope, utcnow
+from foundation.errors import Conflict, Forbidden, InvalidInput, NotFound
+from foundation.users import get_user, has_role
 from graph.runtime import Runtime
 from policies.decision import CallFacts
 from policies.engine import PolicyEngine
 from policies.schema import PolicyFile
-from tethra.db import rows_affected, session_scope, utcnow
-from tethra.errors import Conflict, Forbidden, InvalidInput, NotFound
-from tethra.users import get_user, has_role
 from tools.adapters.definitions import Candidate, Source
 from tools.adapters.http import Secrets
 from tools.adapters.live import LiveRegistry

@@ -21,8 +21,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from approvals.models import ApprovalDecision, ApprovalRequest
+from foundation.telemetry import AttributeValue, span
 from graph.records import ToolCallRecord
-from tethra.telemetry import AttributeValue, span
 
 
 @contextmanager

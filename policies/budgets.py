@@ -21,8 +21,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel, col
 
-from tethra.db import UTCDateTime, utcnow
-from tethra.errors import RunFailure
+from foundation.db import UTCDateTime, utcnow
+from foundation.errors import RunFailure
 
 Scope = Literal["run", "agent", "workflow"]
 WARN_AT = (85, 95)

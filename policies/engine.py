@@ -20,10 +20,10 @@ import cel
 import yaml
 from pydantic import ValidationError
 
+from foundation.canonical import sha256_hex
+from foundation.errors import ConfigError
 from policies.decision import CallFacts, Decision
 from policies.schema import PolicyFile, ReviewSpec, RuleSpec, parse_duration
-from tethra.canonical import sha256_hex
-from tethra.errors import ConfigError
 
 DEFAULT_POLICY_FILE = Path(__file__).parent / "default.yaml"
 _RANK = {"allow": 0, "review": 1, "deny": 2}

@@ -9,8 +9,8 @@ import pytest
 from sqlmodel import Session, select
 from typer.testing import CliRunner, Result
 
+from foundation.db import create_db_engine
 from tethra.cli import app
-from tethra.db import create_db_engine
 from tools.payments.models import Refund
 
 runner = CliRunner()

@@ -19,9 +19,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from approvals.keys import RedisKeys
+from foundation.db import create_db_engine, migrate
+from foundation.logging import configure_logging
 from tests.databases import PG_ADMIN_URL, scratch_database
-from tethra.db import create_db_engine, migrate
-from tethra.logging import configure_logging
 from tethra.migrations import load_all_models
 
 configure_logging("WARNING", "console")  # tests assert on behaviour, not on log lines

@@ -1,7 +1,7 @@
-"""Tethra's application shell: settings, database, logging, identities, CLI and worker.
+"""Tethra's entry points: the CLI (``tethra.cli``), the worker process (``tethra.worker``)
+and the database migrations (``tethra.migrations``, which load every package's models).
+Nothing imports them; they import everything else."""
 
-The foundation modules here import nothing from the domain packages; the entry
-points (``tethra.cli``, ``tethra.worker``) sit at the top of the layer order.
-"""
+from foundation import __version__
 
-__version__ = "0.1.0"
+__all__ = ["__version__"]

@@ -7,8 +7,8 @@ import signal
 import threading
 from types import FrameType
 
+from foundation.logging import get_logger
 from graph.dispatch import Worker, WorkerOptions
-from tethra.logging import get_logger
 
 __all__ = ["Worker", "WorkerOptions", "install_signal_handlers"]
 log = get_logger(__name__)

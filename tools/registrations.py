@@ -18,7 +18,7 @@ from typing import Any, Literal
 from sqlalchemy import JSON, Column, ScalarSelect, func
 from sqlmodel import Field, Session, SQLModel, select
 
-from tethra.db import UTCDateTime, utcnow
+from foundation.db import UTCDateTime, utcnow
 
 AdapterKind = Literal["python", "http", "mcp"]
 EffectSource = Literal["declared", "inferred", "unknown"]

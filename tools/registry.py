@@ -9,7 +9,7 @@ from typing import Any
 from langchain_core.tools import BaseTool
 from sqlalchemy import ScalarSelect
 
-from tethra.errors import InvalidInput, NotFound, UserError
+from foundation.errors import InvalidInput, NotFound, UserError
 from tools.spec import RegisteredTool
 
 _NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_-]{0,63}$")

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from tethra.db import session_scope, utcnow
+from foundation.db import session_scope, utcnow
 from tools.crm.demo_data import seed_crm
 from tools.erp.demo_seed import seed_erp
 from tools.erp.models import Supplier

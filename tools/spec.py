@@ -18,7 +18,7 @@ from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
 from sqlalchemy.engine import Engine
 
-from tethra.errors import InvalidInput, UserError
+from foundation.errors import InvalidInput, UserError
 
 Effect = Literal["read", "write", "money", "external_message", "irreversible"]
 EFFECTS: tuple[str, ...] = get_args(Effect)

@@ -14,7 +14,7 @@ from langchain_core.runnables import Runnable, RunnableBinding
 
 from agents.models.offline import OfflineChatModel
 from agents.models.scripted import ScriptedChatModel
-from tethra.errors import ConfigError
+from foundation.errors import ConfigError
 
 OFFLINE = "offline"
 _EXAMPLES = (

@@ -33,7 +33,7 @@ from langchain_core.runnables import Runnable
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
 from agents.models.common import BindsTools, tool_names
-from tethra.errors import RunFailure
+from foundation.errors import RunFailure
 
 _NOISE = (
     (re.compile(r"\b[a-z]{2,10}_[0-9a-f]{24}\b"), "<id>"),

@@ -27,7 +27,7 @@ from api.schemas import (
 )
 from approvals.models import ApprovalRequest
 from approvals.service import approvals_so_far, get_request, list_requests, read_request
-from tethra.errors import Conflict
+from foundation.errors import Conflict
 
 router = APIRouter(prefix="/approvals", tags=["approvals"])
 

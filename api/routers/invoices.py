@@ -46,11 +46,11 @@ from api.invoice_schemas import (
 )
 from approvals.holds import HoldAction, get_hold, list_holds
 from approvals.spot_checks import error_rate, list_spot_checks, mark
+from foundation.settings import load_settings
 from graph.invoices.batch import BatchSummary, workflow_from_settings
 from graph.invoices.ingest import read_structured
 from graph.invoices.workflow import InvoiceOutcome, InvoiceWorkflow
 from graph.runtime import Runtime
-from tethra.settings import load_settings
 
 _lock = threading.Lock()
 

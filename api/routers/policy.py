@@ -7,8 +7,8 @@ from fastapi import APIRouter
 from api.deps import CurrentUser, RuntimeDep
 from api.errors import error_responses
 from api.schemas_admin import PolicyCheckIn, PolicyCheckOut
+from foundation.errors import InvalidInput
 from policies.decision import CallFacts, RunTotals
-from tethra.errors import InvalidInput
 from tools.spec import EFFECTS
 
 router = APIRouter(prefix="/policy", tags=["policy"])

@@ -17,7 +17,7 @@ from api.errors import error_responses
 from api.schemas import MESSAGE_EXAMPLES, Conversation, MessageIn, RunAccepted, ThreadCreated
 from api.streaming import StreamSpec, Until, thread_events
 from audit.queries import search_events
-from tethra.ids import new_id
+from foundation.ids import new_id
 
 router = APIRouter(prefix="/threads", tags=["threads"])
 

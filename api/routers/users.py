@@ -8,7 +8,7 @@ from sqlmodel import col, select
 from api.deps import Admin, CurrentUser, EngineDep, IdempotencyDep, SessionDep
 from api.errors import error_responses
 from api.schemas_admin import UserCreated, UserCreateIn, UserOut
-from tethra.users import User, create_user
+from foundation.users import User, create_user
 
 router = APIRouter(prefix="/users", tags=["users"])
 

@@ -16,7 +16,7 @@ from api.web import ap, catalog, chat, costs, inbox, runs, signin
 from api.web.deps import WebState
 from api.web.render import make_templates
 from api.web.session import Signer
-from tethra.settings import Settings
+from foundation.settings import Settings
 
 STATIC = Path(__file__).parent / "static"
 

@@ -22,9 +22,9 @@ from api.web.render import WebRoute, json_object_field, page
 from api.web.session import WebSession
 from approvals.holds import get_hold, list_holds
 from approvals.spot_checks import error_rate, list_spot_checks, mark
+from foundation.errors import UserError
+from foundation.users import has_role
 from graph.runtime import Runtime
-from tethra.errors import UserError
-from tethra.users import has_role
 
 router = APIRouter(prefix="/web/holds", route_class=WebRoute, include_in_schema=False)
 

@@ -22,8 +22,8 @@ from api.schemas_admin import PolicyCheckIn
 from api.web.deps import ReaderPost, SignedIn
 from api.web.render import WebRoute, page
 from api.web.session import WebSession
+from foundation.errors import InvalidInput, UserError
 from graph.runtime import Runtime
-from tethra.errors import InvalidInput, UserError
 
 router = APIRouter(prefix="/web/tools", route_class=WebRoute, include_in_schema=False)
 

@@ -27,8 +27,8 @@ from api.web.render import WebRoute, page
 from api.web.session import WebSession
 from approvals.models import ApprovalRequest
 from audit.queries import MAX_LIMIT, search_events
+from foundation.ids import new_id
 from graph.records import Run
-from tethra.ids import new_id
 
 router = APIRouter(prefix="/web/chat", route_class=WebRoute, include_in_schema=False)
 

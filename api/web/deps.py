@@ -16,8 +16,8 @@ from fastapi.templating import Jinja2Templates
 
 from api.deps import EngineDep
 from api.web.session import Signer, SignInRequired, WebSession, check_csrf, current_session
-from tethra.errors import ConfigError, Forbidden
-from tethra.users import has_role
+from foundation.errors import ConfigError, Forbidden
+from foundation.users import has_role
 
 TEMPLATES = Path(__file__).parent / "templates"
 

@@ -23,8 +23,8 @@ from api.web.render import WebRoute, json_object_field, page
 from api.web.session import WebSession
 from approvals.models import ApprovalDecision, ApprovalRequest
 from approvals.service import approvals_so_far, get_request, list_requests, read_request
-from tethra.errors import InvalidInput, UserError
-from tethra.users import User, has_role
+from foundation.errors import InvalidInput, UserError
+from foundation.users import User, has_role
 
 router = APIRouter(prefix="/web/inbox", route_class=WebRoute, include_in_schema=False)
 

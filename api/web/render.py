@@ -22,8 +22,8 @@ from fastapi.templating import Jinja2Templates
 from api.errors import status_for
 from api.web.deps import TEMPLATES, get_web
 from api.web.session import CSRF_FIELD, CSRF_HEADER, SignInRequired, WebSession
-from tethra.errors import InvalidInput, TethraError
-from tethra.users import has_role
+from foundation.errors import InvalidInput, TethraError
+from foundation.users import has_role
 
 NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Inbox", "/web/inbox", ("approver", "auditor")),

@@ -24,8 +24,8 @@ from approvals.models import ApprovalRequest
 from audit.costs import run_cost_usd
 from audit.queries import events_for_run
 from audit.verify import verify_chain
+from foundation.users import has_role
 from graph.records import Run, ToolCallRecord
-from tethra.users import has_role
 
 router = APIRouter(prefix="/web/runs", route_class=WebRoute, include_in_schema=False)
 

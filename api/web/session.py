@@ -26,9 +26,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from api.errors import Unauthenticated
-from tethra.errors import Forbidden
-from tethra.settings import Settings
-from tethra.users import User, authenticate
+from foundation.errors import Forbidden
+from foundation.settings import Settings
+from foundation.users import User, authenticate
 
 SESSION_COOKIE = "tethra_session"
 SIGNIN_COOKIE = "tethra_signin"

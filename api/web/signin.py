@@ -12,8 +12,8 @@ from api.errors import status_for
 from api.web.deps import MaybeSession, ReaderPost, WebDep
 from api.web.render import WebRoute, page, safe_next
 from api.web.session import CSRF_FIELD, check_signin_token, sign_in, sign_out, signin_token
-from tethra.errors import Forbidden
-from tethra.users import User, has_role
+from foundation.errors import Forbidden
+from foundation.users import User, has_role
 
 router = APIRouter(prefix="/web", route_class=WebRoute, include_in_schema=False)
 

@@ -22,9 +22,9 @@ from sqlmodel import col, select
 
 from approvals.webhooks.models import Webhook, WebhookDelivery
 from approvals.webhooks.signing import signed_headers
-from tethra.canonical import canonical_json
-from tethra.db import rows_affected, session_scope, utcnow
-from tethra.logging import get_logger
+from foundation.canonical import canonical_json
+from foundation.db import rows_affected, session_scope, utcnow
+from foundation.logging import get_logger
 
 log = get_logger(__name__)
 

@@ -16,7 +16,7 @@ from typing import Any, Literal, get_args
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from tethra.db import UTCDateTime, utcnow
+from foundation.db import UTCDateTime, utcnow
 
 Format = Literal["tethra", "slack"]
 FORMATS: tuple[str, ...] = get_args(Format)

@@ -24,10 +24,10 @@ from approvals.models import ApprovalRequest
 from approvals.webhooks.delivery import MAX_ATTEMPTS, DeliveryReport, backoff, deliver_due
 from approvals.webhooks.models import DELIVERY_STATUSES, FORMATS, Webhook, WebhookDelivery
 from approvals.webhooks.payloads import build_payload, summary
-from tethra.db import session_scope, utcnow
-from tethra.errors import Forbidden, InvalidInput, NotFound
-from tethra.ids import new_id
-from tethra.users import get_user, has_role
+from foundation.db import session_scope, utcnow
+from foundation.errors import Forbidden, InvalidInput, NotFound
+from foundation.ids import new_id
+from foundation.users import get_user, has_role
 
 __all__ = [
     "EVENT_KINDS",

@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from approvals.bus import Handler
+from foundation.errors import InvalidInput
+from foundation.settings import Settings
 from graph.assembly import default_models
 from graph.invoices.ingest import Format, detect_format
 from graph.invoices.workflow import InvoiceOutcome, InvoiceWorkflow
 from graph.runtime import Runtime
 from policies.checks.schema import load_checks
 from policies.matching.tolerances import Tolerances
-from tethra.errors import InvalidInput
-from tethra.settings import Settings
 from tools.erp.intake import InvoiceDoc
 
 MINUTES_BY_HAND = 6

@@ -18,7 +18,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
-from tethra.errors import InvalidInput
+from foundation.errors import InvalidInput
 
 Format = Literal["json", "csv", "text"]
 HEADER_FIELDS = (

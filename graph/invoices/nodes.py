@@ -28,6 +28,8 @@ from agents.models.factory import model_id
 from approvals.holds import NewHold, get_hold, open_hold, open_holds_for
 from approvals.spot_checks import Filed, record_filed
 from audit.trail import Event, record_many
+from foundation.db import session_scope
+from foundation.errors import InvalidInput
 from graph import runs
 from graph.invoices.ingest import read_structured, read_text
 from graph.invoices.state import InvoiceState
@@ -36,8 +38,6 @@ from policies.checks.results import Finding, blocking
 from policies.checks.schema import CheckFile
 from policies.matching.three_way import match_lines
 from policies.matching.tolerances import Tolerances
-from tethra.db import session_scope
-from tethra.errors import InvalidInput
 from tools.erp.intake import reference_facts
 
 FILE_TOOL = "file_invoice"

@@ -42,6 +42,10 @@ from approvals.holds import HoldAction, decide_hold
 from approvals.models import ApprovalRequest
 from audit.events import EventKind
 from audit.trail import Event, record, record_many
+from foundation.db import is_transient, retry_transient, session_scope, utcnow
+from foundation.errors import LostOwnership, NotFound, TethraError
+from foundation.ids import new_id
+from foundation.logging import bound_ids, get_logger
 from graph import runs
 from graph.governed import GovernedToolNode
 from graph.invoices.ingest import Format
@@ -53,10 +57,6 @@ from graph.runtime import Runtime
 from policies.budgets import BudgetExceeded
 from policies.checks.schema import CheckFile, load_checks
 from policies.matching.tolerances import Tolerances
-from tethra.db import is_transient, retry_transient, session_scope, utcnow
-from tethra.errors import LostOwnership, NotFound, TethraError
-from tethra.ids import new_id
-from tethra.logging import bound_ids, get_logger
 
 log = get_logger(__name__)
 AGENT = "finance"

@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
+from foundation.errors import ConfigError
 from policies.checks.results import REASONS, Severity
-from tethra.errors import ConfigError
 
 DEFAULT_FILE = Path(__file__).with_name("invoice.yaml")
 DEFAULT_MESSAGE = "{name}: expected {expected}, found {found}"

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from tethra.errors import ConfigError
+from foundation.errors import ConfigError
 
 DEFAULT_FILE = Path(__file__).parents[1] / "tolerances.yaml"
 Measure = Literal["price", "quantity"]

@@ -11,8 +11,8 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
 from agents.models import OfflineChatModel, factory, make_chat_model, model_id
+from foundation.errors import ConfigError
 from tests.agents.tooling import dummy_tools
-from tethra.errors import ConfigError
 
 
 class ChatAcme(BaseChatModel):

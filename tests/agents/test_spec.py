@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from agents.spec import AgentSpec, load_agent, load_agents
+from foundation.errors import ConfigError
 from tests.agents.tooling import ALL_TOOLS
-from tethra.errors import ConfigError
 
 GOOD_SPEC = """\
 name: {name}

@@ -11,10 +11,10 @@ from sqlalchemy.engine import Engine
 from agents.models.scripted import ScriptedTurn
 from api.deps import ApiOptions
 from api.main import create_app
+from foundation.users import create_user
 from tests.api.client import USERS, Api
 from tests.graph.conftest import open_rt, thread
 from tests.graph.harness import open_harness
-from tethra.users import create_user
 
 FAST = ApiOptions(stream_poll_s=0.02, heartbeat_s=0.2, run_workers=2, housekeeping=False)
 __all__ = ["open_rt", "thread"]  # graph harness fixtures, for tests of API parts

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from foundation.ids import new_id
 from tests.api.client import Api
 from tests.api.conftest import OpenApi
 from tests.graph.harness import call, executions, say, turn
-from tethra.ids import new_id
 
 WHO = ("olivia", "oscar", "adam", "aria", "root", None)
 """operator (owner), another operator, approver, auditor, admin, no key."""

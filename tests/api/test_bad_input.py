@@ -9,10 +9,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.routers import tools as tools_router
+from foundation.errors import ConfigError
 from tests.api.client import Api
 from tests.api.conftest import OpenApi
 from tests.graph.harness import call, turn
-from tethra.errors import ConfigError
 
 APR = "/approvals/{approval}/decision"
 # (method, path, who, request kwargs, status, words the message must contain)

@@ -10,9 +10,9 @@ from sqlmodel import Session, col, select
 from audit.costs import CallCost, add_cost
 from audit.models import AuditEvent
 from audit.prices import TokenUsage
+from foundation.db import session_scope
 from tests.api.conftest import OpenApi
 from tests.graph.harness import say
-from tethra.db import session_scope
 
 
 def test_spend_by_key_and_per_call_for_auditors(open_api: OpenApi, engine: Engine) -> None:

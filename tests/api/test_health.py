@@ -21,13 +21,13 @@ from sqlalchemy.engine import Engine, make_url
 from api.main import create_app
 from approvals.keys import RedisKeys
 from approvals.redis_bus import RedisBus
+from foundation.db import create_db_engine
+from foundation.settings import Settings
 from graph.assembly import open_runtime
 from tests.api.conftest import FAST, OpenApi
 from tests.api.tcp_proxy import TcpProxy
 from tests.faults.conftest import PrivateRedis, free_port
 from tests.graph.harness import open_harness
-from tethra.db import create_db_engine
-from tethra.settings import Settings
 
 
 def wait_for(client: TestClient, status: int, timeout: float = 45.0) -> dict[str, Any]:

@@ -11,9 +11,9 @@ from sqlmodel import Session, col
 
 from api.housekeeping import Housekeeping
 from approvals.models import ApprovalRequest
+from foundation.db import utcnow
 from tests.graph.conftest import OpenRuntime
 from tests.graph.harness import call, executions, say, turn
-from tethra.db import utcnow
 
 
 def test_expired_requests_are_swept_without_workers(open_rt: OpenRuntime, thread: str) -> None:

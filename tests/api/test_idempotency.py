@@ -21,13 +21,13 @@ from api.idempotency import Claim, Idempotency, IdempotencyKey, Owner, request_h
 from api.schemas import DecisionIn, MessageIn
 from api.schemas_admin import UserCreateIn
 from approvals.deciding import decide
+from foundation.db import utcnow
+from foundation.errors import Conflict
+from foundation.users import User
 from graph.records import Run
 from tests.api.conftest import OpenApi
 from tests.approvals.factories import make_request
 from tests.graph.harness import call, executions, say, turn
-from tethra.db import utcnow
-from tethra.errors import Conflict
-from tethra.users import User
 
 
 def runs_in(engine: Engine, thread: str) -> int:

@@ -14,12 +14,12 @@ from sqlmodel import Session, select
 
 from api.main import create_app
 from approvals.bus import InProcessBus
+from foundation.users import create_user
 from graph.records import ToolCallRecord
 from policies.engine import PolicyEngine
 from tests.api.client import Api
 from tests.api.conftest import FAST
 from tests.graph.ap_harness import clean_invoice, invoices, open_ap
-from tethra.users import create_user
 
 USERS = [("olivia", "operator"), ("adam", "approver"), ("erin", "approver"), ("aria", "auditor")]
 

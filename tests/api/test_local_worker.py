@@ -15,10 +15,10 @@ from sqlalchemy.engine import Engine
 from agents.models.scripted import ScriptedTurn
 from api.main import create_app
 from approvals.bus import LocalQueueBus
+from foundation.users import create_user
 from tests.api.client import USERS, Api
 from tests.api.conftest import FAST
 from tests.graph.harness import call, executions, open_harness, turn
-from tethra.users import create_user
 
 
 def test_deciding_answers_before_the_run_moves_on(engine: Engine, tmp_path: Path) -> None:

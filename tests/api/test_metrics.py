@@ -21,11 +21,11 @@ from approvals.holds import NewHold, decide_hold, open_hold
 from approvals.keys import RedisKeys
 from approvals.redis_bus import RedisBus
 from audit.trail import Event, record_many, record_now
+from foundation.db import session_scope
 from policies.checks.results import Finding
 from tests.api.client import Api
 from tests.api.conftest import FAST, OpenApi
 from tests.graph.harness import call, executions, open_harness, say, turn
-from tethra.db import session_scope
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

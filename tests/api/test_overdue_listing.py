@@ -11,10 +11,10 @@ from sqlmodel import Session
 
 from approvals.models import ApprovalRequest
 from approvals.service import expire_overdue, get_request
+from foundation.db import session_scope, utcnow
 from tests.api.client import Api
 from tests.api.conftest import OpenApi
 from tests.approvals.factories import make_request
-from tethra.db import session_scope, utcnow
 
 
 def listed(api: Api, status: str) -> dict[str, str]:

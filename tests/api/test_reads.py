@@ -3,9 +3,9 @@ context, audit search and verification, the tool catalogue and the policy dry-ru
 
 from __future__ import annotations
 
+from foundation.ids import new_id
 from tests.api.conftest import OpenApi
 from tests.graph.harness import call, turn
-from tethra.ids import new_id
 
 
 def test_approval_inbox_filters_pages_and_shows_context(open_api: OpenApi) -> None:

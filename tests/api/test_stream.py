@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import threading
 
+from foundation.ids import new_id
 from tests.api.conftest import OpenApi
 from tests.graph.harness import call, executions, say, turn
-from tethra.ids import new_id
 
 
 def test_stream_shows_a_resume_done_elsewhere_while_it_is_open(open_api: OpenApi) -> None:

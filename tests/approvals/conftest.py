@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.engine import Engine
 
-from tethra.users import create_user
+from foundation.users import create_user
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ from sqlalchemy.engine import Engine
 
 from approvals.models import ApprovalRequest
 from approvals.service import NewRequest, create_request
+from foundation.canonical import call_hash
+from foundation.db import session_scope
 from policies.decision import CallFacts
 from policies.engine import PolicyEngine
-from tethra.canonical import call_hash
-from tethra.db import session_scope
 
 POLICY = PolicyEngine.from_file()
 

@@ -15,7 +15,7 @@ from approvals.bus import Handler
 from approvals.events import BusEvent, RunResume
 from approvals.keys import RedisKeys
 from approvals.redis_bus import RedisBus
-from tethra.errors import UserError
+from foundation.errors import UserError
 
 FAST = 20  # block_ms: tests must not wait on empty reads
 

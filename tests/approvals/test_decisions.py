@@ -15,12 +15,12 @@ from approvals.deciding import decide
 from approvals.models import ApprovalRequest
 from approvals.service import expire_overdue, get_request
 from audit.models import AuditEvent
+from foundation.canonical import call_hash
+from foundation.db import session_scope, utcnow
+from foundation.errors import Conflict, Forbidden, InvalidInput
+from foundation.users import create_user
 from policies.decision import CallFacts, Decision
 from tests.approvals.factories import POLICY, make_request
-from tethra.canonical import call_hash
-from tethra.db import session_scope, utcnow
-from tethra.errors import Conflict, Forbidden, InvalidInput
-from tethra.users import create_user
 
 
 def reclassify(

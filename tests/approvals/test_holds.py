@@ -12,10 +12,10 @@ from approvals.ap_models import InvoiceHold
 from approvals.holds import NewHold, decide_hold, list_holds, open_hold
 from audit.models import AuditEvent
 from audit.trail import Event, record_many
+from foundation.db import session_scope
+from foundation.errors import Conflict, Forbidden, InvalidInput, NotFound
 from policies.checks.results import Finding
 from tests.graph.harness import people
-from tethra.db import session_scope
-from tethra.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 FINDING = Finding(
     check="price-match",

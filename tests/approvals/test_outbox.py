@@ -15,9 +15,9 @@ from approvals.bus import Handler
 from approvals.deciding import decide
 from approvals.events import BusEvent, RunResume
 from approvals.outbox import OutboxMessage, relay
+from foundation.db import session_scope, utcnow
+from foundation.errors import Forbidden
 from tests.approvals.factories import make_request
-from tethra.db import session_scope, utcnow
-from tethra.errors import Forbidden
 
 
 class RecordingBus:

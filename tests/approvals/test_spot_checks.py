@@ -9,8 +9,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from approvals.spot_checks import error_rate, list_spot_checks, mark, sampled
+from foundation.errors import Conflict, Forbidden, InvalidInput
 from tests.graph.ap_harness import invoices, open_ap
-from tethra.errors import Conflict, Forbidden, InvalidInput
 
 
 def test_sampling_takes_about_the_configured_share() -> None:

@@ -11,8 +11,8 @@ from sqlmodel import Session
 
 from audit.costs import CallCost, CostFilter, add_cost, calls, spend_by
 from audit.prices import TokenUsage
-from tethra.db import session_scope
-from tethra.errors import InvalidInput
+from foundation.db import session_scope
+from foundation.errors import InvalidInput
 
 DAY1 = datetime(2026, 11, 23, 23, 59, tzinfo=UTC)
 DAY2 = datetime(2026, 11, 24, 0, 1, tzinfo=UTC)

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from audit.prices import PriceTable, TokenUsage, usd
-from tethra.errors import ConfigError
+from foundation.errors import ConfigError
 
 TABLE = PriceTable.from_text(
     """

@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from audit import events_for_run, record_now, run_ids_for_thread, search_events
 from audit.events import AuditRecord, EventKind
-from tethra.errors import InvalidInput
+from foundation.errors import InvalidInput
 
 
 def _seed(engine: Engine) -> list[AuditRecord]:

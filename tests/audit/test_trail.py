@@ -12,9 +12,9 @@ from sqlmodel import Session, col, select
 
 from audit import record, record_now, verify_chain
 from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent
+from foundation.db import session_scope
+from foundation.errors import InvalidInput
 from tests.audit.helpers import append
-from tethra.db import session_scope
-from tethra.errors import InvalidInput
 
 
 def _seqs(engine: Engine) -> list[int]:

@@ -13,8 +13,8 @@ from evals.checks import check
 from evals.observe import Observation, ObservedCall
 from evals.runner import EvalConfig, run_suite
 from evals.schema import Case, load_cases
-from tethra.errors import ConfigError
-from tethra.settings import Settings
+from foundation.errors import ConfigError
+from foundation.settings import Settings
 
 CASE = """
 cases:

@@ -16,9 +16,9 @@ from evals.baseline import BASELINE_FILE, Baseline
 from evals.report import SuiteReport
 from evals.runner import RECORDINGS_DIR, EvalConfig, run_suite
 from evals.schema import load_cases
+from foundation.settings import Settings
 from policies.engine import DEFAULT_POLICY_FILE, PolicyEngine
 from tethra.cli import app
-from tethra.settings import Settings
 from tools.erp.invoice_gen import KINDS
 
 runner = CliRunner()

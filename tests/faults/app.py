@@ -29,8 +29,8 @@ from graph.assembly import assemble
 from graph.checkpointer import open_checkpointer
 from graph.runtime import Runtime
 from policies.engine import PolicyEngine
-from tethra.db import create_db_engine, session_scope
-from tethra.settings import Settings
+from foundation.db import create_db_engine, session_scope
+from foundation.settings import Settings
 from tools.registry import ToolRegistry
 from tools.spec import Money, RegisteredTool, ToolContext, adapter
 

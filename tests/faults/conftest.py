@@ -16,7 +16,7 @@ import pytest
 import redis
 from sqlalchemy.engine import Engine
 
-from tethra.users import create_user
+from foundation.users import create_user
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -23,8 +23,8 @@ from sqlmodel import Session, select
 
 from approvals.models import ApprovalRequest
 from tests.faults.conftest import ROOT, PrivateRedis, free_port
-from tethra.db import create_db_engine
-from tethra.users import create_user
+from foundation.db import create_db_engine
+from foundation.users import create_user
 from tools.payments.models import Refund
 from tools.seed import seed_demo_data
 

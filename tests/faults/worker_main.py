@@ -19,7 +19,7 @@ from langchain_core.tools import StructuredTool
 
 from approvals.events import BusEvent
 from tests.faults.app import PAY, PayArgs, open_fault_runtime
-from tethra.logging import configure_logging
+from foundation.logging import configure_logging
 from tethra.worker import Worker, WorkerOptions, install_signal_handlers
 from tools.registry import ToolRegistry
 from tools.spec import RegisteredTool

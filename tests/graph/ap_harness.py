@@ -18,14 +18,14 @@ from sqlalchemy.engine import Engine
 from agents.models.factory import make_chat_model
 from agents.spec import load_agents
 from approvals.bus import Bus, InProcessBus
+from foundation.db import session_scope
+from foundation.settings import Settings
 from graph.assembly import assemble
 from graph.checkpointer import open_checkpointer
 from graph.invoices.workflow import InvoiceWorkflow
 from policies.engine import PolicyEngine
 from policies.matching.tolerances import Tolerances
 from tests.graph.harness import people
-from tethra.db import session_scope
-from tethra.settings import Settings
 from tools.catalog import default_registry
 from tools.erp.invoice_gen import GeneratedInvoice, generate
 

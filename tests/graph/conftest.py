@@ -10,9 +10,9 @@ from sqlalchemy.engine import Engine
 
 from agents.models.scripted import ScriptedChatModel, ScriptedTurn
 from approvals.bus import Bus
+from foundation.ids import new_id
 from graph.runtime import Runtime
 from tests.graph.harness import open_harness, open_team, people
-from tethra.ids import new_id
 
 
 class OpenRuntime(Protocol):

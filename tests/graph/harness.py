@@ -19,12 +19,12 @@ from sqlalchemy.engine import Engine
 from agents.models.scripted import ScriptedChatModel, ScriptedTurn
 from agents.spec import AgentDefinition, AgentSpec
 from approvals.bus import Bus, InProcessBus
+from foundation.settings import Settings
+from foundation.users import create_user
 from graph.assembly import assemble
 from graph.checkpointer import open_checkpointer
 from graph.runtime import Runtime
 from policies.engine import PolicyEngine
-from tethra.settings import Settings
-from tethra.users import create_user
 from tools.registry import ToolRegistry
 from tools.spec import Effect, Money, RegisteredTool, ToolContext, adapter
 

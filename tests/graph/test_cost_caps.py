@@ -20,6 +20,8 @@ from audit.costs import ModelCost, spend_by
 from audit.models import AuditEvent
 from audit.prices import PriceTable, to_pico
 from audit.queries import events_for_run
+from foundation.settings import Settings
+from foundation.users import create_user
 from graph.assembly import assemble
 from graph.checkpointer import open_checkpointer
 from graph.model_calls import Metering
@@ -28,8 +30,6 @@ from graph.runtime import Runtime
 from policies.budgets import Caps
 from policies.engine import PolicyEngine
 from tests.graph import harness
-from tethra.settings import Settings
-from tethra.users import create_user
 
 PRICES = PriceTable.from_text(
     """

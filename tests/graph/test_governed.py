@@ -15,12 +15,12 @@ from sqlmodel import Session, col, select
 
 from approvals.models import ApprovalRequest
 from audit.models import AuditEvent
+from foundation.errors import Conflict, Forbidden
 from graph.records import ToolCallRecord
 from graph.runtime import Runtime
 from policies.engine import PolicyEngine
 from tests.graph.conftest import OpenRuntime
 from tests.graph.harness import POLICY, call, executions, say, turn
-from tethra.errors import Conflict, Forbidden
 
 
 def tool_messages(rt: Runtime, thread: str) -> list[ToolMessage]:

@@ -14,8 +14,8 @@ from decimal import Decimal
 from sqlmodel import Session, select
 
 from agents.spec import load_agents
+from foundation.db import create_db_engine
 from tests.cli_demo import demo_db, refunds, tethra
-from tethra.db import create_db_engine
 from tools.erp.models import SupplierInvoice
 
 DUPLICATE = "customer 311 says invoice INV-2024-118 was paid twice — check and refund the duplicate"

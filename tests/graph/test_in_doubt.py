@@ -13,13 +13,13 @@ from datetime import timedelta
 from sqlalchemy import update
 from sqlmodel import Session, col
 
+from foundation.db import utcnow
 from graph.execution import Done, InFlight, settle
 from graph.governance import idempotency_key
 from graph.records import ToolCallRecord
 from graph.runtime import Runtime
 from tests.graph.conftest import OpenRuntime
 from tests.graph.harness import call, effects, executions, say, turn
-from tethra.db import utcnow
 
 
 def crash_after_claim(rt: Runtime, key: str, ago: timedelta) -> None:

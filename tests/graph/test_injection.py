@@ -15,13 +15,13 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from sqlmodel import Session, col, select
 
 from agents.models.scripted import ScriptedChatModel
+from foundation.db import create_db_engine, migrate
+from foundation.settings import Settings
+from foundation.users import create_user
 from graph.assembly import open_runtime
 from graph.records import ToolCallRecord
 from graph.runtime import Runtime
 from tests.graph.harness import call, say, transfer, turn
-from tethra.db import create_db_engine, migrate
-from tethra.settings import Settings
-from tethra.users import create_user
 from tools.payments.models import Refund
 from tools.seed import seed_demo_data
 

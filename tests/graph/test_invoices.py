@@ -24,6 +24,8 @@ from approvals.holds import decide_hold
 from approvals.keys import RedisKeys
 from approvals.redis_bus import RedisBus
 from audit.models import AuditEvent
+from foundation.db import session_scope, utcnow
+from foundation.errors import Conflict, Forbidden, InvalidInput
 from graph import runs
 from graph.invoices.batch import worker_handler
 from graph.invoices.ingest import read_structured
@@ -32,8 +34,6 @@ from graph.records import Run, ToolCallRecord
 from policies.engine import PolicyEngine
 from tests.graph.ap_harness import clean_invoice, invoices, open_ap
 from tests.graph.harness import call, turn
-from tethra.db import session_scope, utcnow
-from tethra.errors import Conflict, Forbidden, InvalidInput
 from tools.erp.invoice_gen import KINDS
 from tools.erp.models import LedgerPosting, SupplierInvoice
 

@@ -36,6 +36,10 @@ from sqlmodel import Session, col, select
 from approvals.deciding import decide
 from approvals.models import ApprovalRequest
 from audit.models import AuditEvent
+from foundation.canonical import call_hash
+from foundation.db import one_statement, utcnow
+from foundation.errors import UserError
+from foundation.ids import new_id
 from graph import calls
 from graph.calls import Claim
 from graph.execution import run_claimed, settle, settle_approved
@@ -45,10 +49,6 @@ from graph.records import FINAL_CALL_STATUSES, CallStatus, ToolCallRecord
 from policies.decision import CallFacts, RunTotals
 from policies.engine import PolicyEngine
 from tests.graph.harness import people
-from tethra.canonical import call_hash
-from tethra.db import one_statement, utcnow
-from tethra.errors import UserError
-from tethra.ids import new_id
 from tools.registry import ToolRegistry
 from tools.spec import Money, ToolContext, adapter
 

@@ -18,14 +18,14 @@ from sqlmodel import Session, col, select
 from approvals.bus import InProcessBus
 from approvals.events import BusEvent, RunResume
 from audit.models import AuditEvent
+from foundation.db import one_statement, utcnow
+from foundation.errors import Conflict
 from graph import calls
 from graph.execution import run_claimed, settle_approved
 from graph.governance import idempotency_key
 from graph.records import Run, RunStatus
 from tests.graph.conftest import OpenRuntime
 from tests.graph.harness import call, executions, say, turn
-from tethra.db import one_statement, utcnow
-from tethra.errors import Conflict
 
 
 class QuietBus(InProcessBus):

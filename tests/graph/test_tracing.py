@@ -15,10 +15,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
+from foundation import telemetry
+from foundation.settings import Settings
 from tests.graph.conftest import OpenRuntime
 from tests.graph.harness import call, say, turn
-from tethra import telemetry
-from tethra.settings import Settings
 
 
 @pytest.fixture

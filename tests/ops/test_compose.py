@@ -17,9 +17,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from foundation.config_reference import variables
+from foundation.settings import Settings
 from tethra.cli import app
-from tethra.config_reference import variables
-from tethra.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tethra import config_reference
+from foundation import config_reference
+from foundation.settings import Settings
 from tethra.cli import app
-from tethra.settings import Settings
 
 
 def test_the_committed_reference_matches_the_settings_class() -> None:

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from foundation.errors import ConfigError
 from policies.checks.engine import run_checks
 from policies.checks.schema import load_checks
-from tethra.errors import ConfigError
 
 CHECKS = load_checks()
 

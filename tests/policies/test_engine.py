@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from foundation.errors import ConfigError
 from policies.decision import CallFacts, RunTotals
 from policies.engine import PolicyEngine
-from tethra.errors import ConfigError
 
 
 def refund(amount: str, money_moved: float = 0.0) -> CallFacts:

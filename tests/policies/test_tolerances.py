@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from foundation.errors import ConfigError
 from policies.checks.results import Finding
 from policies.matching.three_way import match_lines
 from policies.matching.tolerances import Tolerances
-from tethra.errors import ConfigError
 
 D = Decimal
 TOLERANCES = """

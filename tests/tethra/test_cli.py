@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+from foundation.errors import Forbidden
 from tests.cli_demo import demo_db, refunds, tethra
-from tethra.errors import Forbidden
 
 
 def test_small_refund_runs_large_waits_for_another_person(demo_db: str) -> None:

@@ -10,10 +10,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from audit.models import AuditEvent
+from foundation.db import create_db_engine
+from foundation.errors import Forbidden, NotFound
+from foundation.users import authenticate
 from tests.cli_demo import demo_db, tethra
-from tethra.db import create_db_engine
-from tethra.errors import Forbidden, NotFound
-from tethra.users import authenticate
 
 __all__ = ["demo_db"]  # the fixture, imported for this module
 

@@ -10,9 +10,9 @@ import pytest
 from sqlmodel import Session, select
 
 from approvals.holds import decide_hold, get_hold
+from foundation.db import create_db_engine
 from graph.records import Run
 from tests.cli_demo import demo_db, tethra
-from tethra.db import create_db_engine
 
 __all__ = ["demo_db"]
 

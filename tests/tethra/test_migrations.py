@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Engine
 
-from tethra.db import migrate, schema_is_current
+from foundation.db import migrate, schema_is_current
 from tethra.migrations import load_all_models, owned_by_tethra
 
 
@@ -26,7 +26,7 @@ def test_schema_is_reported_current_and_migrate_is_idempotent(engine: Engine) ->
 
 
 def test_an_empty_database_is_not_current(tmp_path: object) -> None:
-    from tethra.db import create_db_engine
+    from foundation.db import create_db_engine
 
     fresh = create_db_engine(f"sqlite:///{tmp_path}/empty.db")
     assert not schema_is_current(fresh)
@@ -38,7 +38,7 @@ def test_migrations_form_one_line() -> None:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    from tethra.db import MIGRATIONS_DIR
+    from foundation.db import MIGRATIONS_DIR
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))

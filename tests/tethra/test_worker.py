@@ -21,10 +21,10 @@ from approvals.events import RunResume
 from approvals.keys import RedisKeys
 from approvals.models import ApprovalRequest
 from approvals.redis_bus import RedisBus
+from foundation.db import utcnow
 from graph.runtime import Runtime
 from tests.graph.conftest import OpenRuntime
 from tests.graph.harness import call, executions, say, turn
-from tethra.db import utcnow
 from tethra.worker import Worker, WorkerOptions
 
 FAST = WorkerOptions(sweep_every_s=0.1, block_ms=50)

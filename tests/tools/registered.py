@@ -18,14 +18,14 @@ from sqlalchemy.engine import Engine
 from agents.models.scripted import ScriptedChatModel, ScriptedTurn
 from agents.spec import AgentDefinition, AgentSpec
 from approvals.bus import InProcessBus
+from foundation.settings import Settings
+from foundation.users import create_user
 from graph.assembly import assemble
 from graph.checkpointer import open_checkpointer
 from graph.runtime import Runtime
 from graph.tool_catalog import ToolCatalog
 from policies.engine import PolicyEngine
 from tests.graph.harness import POLICY, people
-from tethra.settings import Settings
-from tethra.users import create_user
 from tools.adapters.definitions import McpServer, McpSource, OpenApiSource, SecretRef
 from tools.adapters.live import LiveRegistry
 from tools.catalog import builtin_tools

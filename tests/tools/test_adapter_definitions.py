@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
 from audit.models import AuditEvent
+from foundation.errors import Conflict, Forbidden, InvalidInput, ToolFailed, UserError
 from tests.tools.registered import (
     SERVER_SCRIPT,
     catalog,
@@ -24,7 +25,6 @@ from tests.tools.registered import (
     tickets_source,
 )
 from tests.tools.ticket_server import ticket_server
-from tethra.errors import Conflict, Forbidden, InvalidInput, ToolFailed, UserError
 from tools.adapters.definitions import (
     EndpointSource,
     HttpOperation,

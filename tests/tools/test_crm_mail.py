@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from foundation.errors import InvalidInput, ToolFailed
 from tests.tools.conftest import Call, Count
-from tethra.errors import InvalidInput, ToolFailed
 from tools.crm.models import CustomerNote
 from tools.mail.models import OutboxMessage
 

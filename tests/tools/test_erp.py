@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
+from foundation.errors import InvalidInput, ToolFailed
 from tests.tools.conftest import Call, Count
-from tethra.errors import InvalidInput, ToolFailed
 from tools.erp.models import BankDetailChange, LedgerPosting
 
 

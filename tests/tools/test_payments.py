@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
+from foundation.errors import InvalidInput, ToolFailed
 from tests.tools.conftest import Call, Count
-from tethra.errors import InvalidInput, ToolFailed
 from tools.erp.models import LedgerPosting
 from tools.payments.models import Payout, Refund
 

@@ -22,10 +22,10 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from foundation.db import create_db_engine, migrate
+from foundation.users import DEMO_USERS, create_user
 from tests.databases import scratch_database
-from tethra.db import create_db_engine, migrate
 from tethra.migrations import load_all_models
-from tethra.users import DEMO_USERS, create_user
 from tools.seed import seed_demo_data
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,11 +11,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col
 
 from api.web.session import Signer
+from foundation.db import session_scope
+from foundation.users import User
 from tests.api.client import Api
 from tests.api.conftest import OpenApi, open_api
 from tests.graph.harness import call, executions, say, turn
-from tethra.db import session_scope
-from tethra.users import User
 
 __all__ = ["open_api"]  # the API harness fixture, reused for the pages
 

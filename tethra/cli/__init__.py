@@ -10,12 +10,12 @@ import sys
 
 import typer
 
+from foundation.errors import UserError
 from tethra.cli import admin, approvals, audit, chat, config, policy, processes, webhooks
 from tethra.cli import costs as costs_cli
 from tethra.cli import evals as evals_cli
 from tethra.cli import invoices as invoices_cli
 from tethra.cli import tools as tools_cli
-from tethra.errors import UserError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.add_typer(approvals.app, name="approvals", help="List and decide approval requests.")

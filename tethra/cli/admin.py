@@ -9,9 +9,9 @@ from sqlmodel import Session
 
 from audit.events import EventKind
 from audit.trail import record
+from foundation.db import create_db_engine, migrate, session_scope
+from foundation.users import DEMO_USERS, User, create_user, list_users, rotate_key, set_active
 from tethra.cli.context import engine_only, settings
-from tethra.db import create_db_engine, migrate, session_scope
-from tethra.users import DEMO_USERS, User, create_user, list_users, rotate_key, set_active
 from tools.seed import seed_demo_data
 
 users_app = typer.Typer(no_args_is_help=True)

@@ -11,9 +11,9 @@ from sqlmodel import Session
 
 from approvals.models import Action
 from approvals.service import approvals_so_far, list_requests, read_request
+from foundation.errors import InvalidInput
 from tethra.cli import render
 from tethra.cli.context import engine_only, runtime
-from tethra.errors import InvalidInput
 
 app = typer.Typer(no_args_is_help=True)
 console = render.console

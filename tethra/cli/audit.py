@@ -10,9 +10,9 @@ from sqlmodel import Session
 from audit.queries import events_for_run, search_events
 from audit.timeline import describe
 from audit.verify import verify_chain
+from foundation.errors import NotFound
 from tethra.cli import render
 from tethra.cli.context import engine_only
-from tethra.errors import NotFound
 
 app = typer.Typer(no_args_is_help=True)
 console = render.console

@@ -9,13 +9,13 @@ import typer
 from sqlmodel import Session
 
 from approvals.service import list_requests
+from foundation.errors import UserError
+from foundation.ids import new_id
+from foundation.users import get_user, has_role
 from graph.records import RunStatus
 from graph.runtime import RunOutcome, Runtime
 from tethra.cli import render
 from tethra.cli.context import runtime
-from tethra.errors import UserError
-from tethra.ids import new_id
-from tethra.users import get_user, has_role
 
 console = render.console
 

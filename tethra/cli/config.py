@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from tethra import config_reference
-from tethra.errors import ConfigError
+from foundation import config_reference
+from foundation.errors import ConfigError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 

@@ -7,12 +7,12 @@ from contextlib import contextmanager
 
 from sqlalchemy.engine import Engine
 
+from foundation.db import create_db_engine, schema_is_current
+from foundation.errors import ConfigError
+from foundation.logging import configure_logging
+from foundation.settings import Settings, load_settings
 from graph.assembly import open_runtime
 from graph.runtime import Runtime
-from tethra.db import create_db_engine, schema_is_current
-from tethra.errors import ConfigError
-from tethra.logging import configure_logging
-from tethra.settings import Settings, load_settings
 
 
 def settings(*, interactive: bool = True) -> Settings:

@@ -11,9 +11,9 @@ from sqlmodel import Session
 
 from audit.costs import GROUP_BY, CostFilter, calls, spend_by
 from audit.prices import usd_text
+from foundation.errors import InvalidInput
 from tethra.cli import render
 from tethra.cli.context import engine_only
-from tethra.errors import InvalidInput
 
 console = render.console
 

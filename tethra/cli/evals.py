@@ -17,9 +17,9 @@ from evals.baseline import BASELINE_FILE, Baseline, compare
 from evals.invoices import process_invoice
 from evals.report import SuiteReport
 from evals.runner import RECORDINGS_DIR, EvalConfig, Mode, run_suite
+from foundation.errors import ConfigError
 from tethra.cli import render
 from tethra.cli.context import settings
-from tethra.errors import ConfigError
 
 app = typer.Typer(no_args_is_help=False, invoke_without_command=True)
 console = render.console

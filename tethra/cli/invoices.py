@@ -20,12 +20,12 @@ from sqlmodel import Session
 from approvals.ap_models import InvoiceHold
 from approvals.holds import HoldAction, get_hold, list_holds
 from approvals.spot_checks import Verdict, error_rate, list_spot_checks, mark
+from foundation.db import session_scope
+from foundation.errors import InvalidInput
 from graph.invoices.batch import BatchSummary, process_batch, read_folder, workflow_from_settings
 from graph.invoices.workflow import InvoiceOutcome, InvoiceWorkflow
 from tethra.cli import render
 from tethra.cli.context import engine_only, runtime, settings
-from tethra.db import session_scope
-from tethra.errors import InvalidInput
 from tools.erp.invoice_gen import generate
 
 app = typer.Typer(no_args_is_help=True)

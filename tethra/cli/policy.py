@@ -7,11 +7,11 @@ from typing import Annotated
 
 import typer
 
+from foundation.errors import InvalidInput
 from policies.decision import CallFacts, RunTotals
 from policies.engine import PolicyEngine
 from tethra.cli import render
 from tethra.cli.context import settings
-from tethra.errors import InvalidInput
 from tools.catalog import default_registry
 
 app = typer.Typer(no_args_is_help=True)

@@ -33,8 +33,8 @@ def worker(
     worker_id: Annotated[str | None, typer.Option("--id", help="Name in heartbeats.")] = None,
 ) -> None:
     """Consume the Redis bus: resume runs after decisions, sweep deadlines, relay the outbox."""
+    from foundation.telemetry import configure_tracing, shutdown_tracing
     from graph.invoices.batch import worker_handler, workflow_from_settings
-    from tethra.telemetry import configure_tracing, shutdown_tracing
     from tethra.worker import Worker, install_signal_handlers
 
     stop = threading.Event()

@@ -10,8 +10,8 @@ from langchain_core.messages import AIMessage, ToolMessage
 from rich.console import Console
 
 from approvals.models import ApprovalRequest
+from foundation.db import utcnow
 from graph.runtime import RunOutcome
-from tethra.db import utcnow
 
 console = Console(highlight=False)
 

@@ -18,11 +18,11 @@ import typer
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
+from foundation.errors import InvalidInput
 from graph.tool_catalog import Classification, ToolCatalog, ToolView
 from policies.engine import PolicyEngine
 from tethra.cli import render
 from tethra.cli.context import engine_only, settings
-from tethra.errors import InvalidInput
 from tools.adapters.definitions import PythonSource, Source
 from tools.adapters.live import LiveRegistry
 from tools.catalog import builtin_tools

@@ -8,7 +8,7 @@ from sqlalchemy import MetaData
 from sqlmodel import SQLModel
 
 MODEL_MODULES = (
-    "tethra.users",
+    "foundation.users",
     "tools.erp.models",
     "tools.crm.models",
     "tools.payments.models",

@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection ``tethra.db.migrate`` hands over, or on
+"""Alembic environment: runs on the connection ``foundation.db.migrate`` hands over, or on
 ``TETHRA_DATABASE_URL`` when invoked as ``alembic -c tethra/migrations/alembic.ini``."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from tethra.db import create_db_engine
+from foundation.db import create_db_engine
+from foundation.settings import load_settings
 from tethra.migrations import load_all_models, owned_by_tethra
-from tethra.settings import load_settings
 
 target_metadata = load_all_models()
 

@@ -13,7 +13,7 @@ import sqlmodel
 from alembic import op
 ${imports if imports else ""}
 
-import tethra.db
+import foundation.db
 
 revision: str = ${repr(up_revision)}
 down_revision: str | None = ${repr(down_revision)}

@@ -18,8 +18,8 @@ import httpx
 from langchain_core.runnables import RunnableConfig
 from pydantic import SecretStr
 
-from tethra.errors import ToolFailed
-from tethra.logging import get_logger
+from foundation.errors import ToolFailed
+from foundation.logging import get_logger
 from tools.adapters.definitions import HttpOperation, SecretRef
 from tools.adapters.schema import remote_tool
 from tools.spec import JSONValue, RegisteredTool, ToolMeta, context_from

@@ -18,8 +18,8 @@ from sqlalchemy import ScalarSelect
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from tethra.db import session_scope
-from tethra.logging import get_logger
+from foundation.db import session_scope
+from foundation.logging import get_logger
 from tools.adapters.http import Secrets
 from tools.adapters.loading import build
 from tools.registrations import (

@@ -27,7 +27,7 @@ from mcp.client.stdio import get_default_environment, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, TextContent, Tool
 
-from tethra.errors import InvalidInput, ToolFailed
+from foundation.errors import InvalidInput, ToolFailed
 from tools.adapters.definitions import Candidate, McpServer, McpSource
 from tools.adapters.http import Secrets, auth_headers
 from tools.adapters.schema import model_from_schema, remote_tool

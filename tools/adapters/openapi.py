@@ -18,7 +18,7 @@ from urllib.parse import urljoin
 import httpx
 import yaml
 
-from tethra.errors import InvalidInput
+from foundation.errors import InvalidInput
 from tools.adapters.definitions import (
     IDEMPOTENT_METHODS,
     SAFE_METHODS,

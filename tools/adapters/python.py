@@ -18,7 +18,7 @@ from typing import Any
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel
 
-from tethra.errors import InvalidInput
+from foundation.errors import InvalidInput
 from tools.adapters.definitions import Candidate, PythonSource
 from tools.registrations import EffectSource
 from tools.spec import EFFECTS, RegisteredTool, ToolMeta

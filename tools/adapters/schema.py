@@ -16,7 +16,7 @@ from typing import Any, Literal
 from langchain_core.tools import StructuredTool
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from tethra.errors import InvalidInput
+from foundation.errors import InvalidInput
 from tools.spec import RegisteredTool, ToolMeta
 
 _SCALARS: dict[str, Any] = {"string": str, "integer": int, "number": float, "boolean": bool}

@@ -14,8 +14,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement
 from sqlmodel import Session, col, or_, select
 
-from tethra.db import session_scope
-from tethra.errors import ToolFailed
+from foundation.db import session_scope
+from foundation.errors import ToolFailed
 from tools.crm.models import Customer, CustomerNote, Order
 from tools.payments.models import Payment, Refund
 from tools.spec import JSONValue, RegisteredTool, ToolContext, adapter

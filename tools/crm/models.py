@@ -13,7 +13,7 @@ from decimal import Decimal
 from sqlalchemy import Column, Numeric
 from sqlmodel import Field, SQLModel
 
-from tethra.db import UTCDateTime, utcnow
+from foundation.db import UTCDateTime, utcnow
 
 
 class Customer(SQLModel, table=True):

@@ -10,8 +10,8 @@ again.
 
 from __future__ import annotations
 
-from tethra.db import session_scope
-from tethra.errors import ToolFailed
+from foundation.db import session_scope
+from foundation.errors import ToolFailed
 from tools.erp.intake import InvoiceDoc
 from tools.erp.invoices import (
     book_entry,

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, func, select
 
-from tethra.db import utcnow
+from foundation.db import utcnow
 from tools.erp.models import (
     GoodsReceipt,
     PurchaseOrder,

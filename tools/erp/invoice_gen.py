@@ -20,8 +20,8 @@ from typing import Any
 
 from sqlmodel import Session
 
-from tethra.db import utcnow
-from tethra.errors import InvalidInput
+from foundation.db import utcnow
+from foundation.errors import InvalidInput
 from tools.erp.iban import with_check_digits
 from tools.erp.models import (
     GoodsReceipt,

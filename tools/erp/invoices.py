@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from tethra.db import utcnow
-from tethra.errors import ToolFailed
+from foundation.db import utcnow
+from foundation.errors import ToolFailed
 from tools.erp.models import InvoiceLine, LedgerPosting, SupplierInvoice
 
 INVENTORY = "1300 Inventory"

@@ -15,7 +15,7 @@ from decimal import Decimal
 from sqlalchemy import Column, Date, Numeric, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from tethra.db import UTCDateTime, utcnow
+from foundation.db import UTCDateTime, utcnow
 
 
 class Supplier(SQLModel, table=True):

@@ -12,8 +12,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
-from tethra.db import session_scope
-from tethra.errors import ToolFailed
+from foundation.db import session_scope
+from foundation.errors import ToolFailed
 from tools.erp.invoices import ZERO, invoice_lines, resolve_invoice
 from tools.erp.models import (
     BankDetailChange,

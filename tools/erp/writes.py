@@ -13,8 +13,8 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator
 from sqlmodel import Session, select
 
-from tethra.db import session_scope, utcnow
-from tethra.errors import ToolFailed
+from foundation.db import session_scope, utcnow
+from foundation.errors import ToolFailed
 from tools.erp.iban import normalize_iban
 from tools.erp.invoices import (
     arithmetic_problems,

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from tethra.errors import ToolFailed
+from foundation.errors import ToolFailed
 from tools.spec import RegisteredTool, ToolContext, adapter
 
 SYSTEM = "parcels"

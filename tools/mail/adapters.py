@@ -12,8 +12,8 @@ from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from tethra.db import session_scope
-from tethra.errors import ToolFailed
+from foundation.db import session_scope
+from foundation.errors import ToolFailed
 from tools.crm.models import Customer
 from tools.mail.models import OutboxMessage
 from tools.spec import JSONValue, RegisteredTool, ToolContext, adapter

@@ -13,8 +13,8 @@ from typing import Self
 from pydantic import BaseModel, Field, model_validator
 from sqlmodel import col, select
 
-from tethra.db import session_scope
-from tethra.errors import ToolFailed
+from foundation.db import session_scope
+from foundation.errors import ToolFailed
 from tools.crm.adapters import order_summary
 from tools.crm.models import Order
 from tools.payments.models import Payment, Refund

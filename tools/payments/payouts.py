@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from tethra.db import session_scope
-from tethra.errors import ToolFailed
+from foundation.db import session_scope
+from foundation.errors import ToolFailed
 from tools.erp.invoices import book_entry, entry_for_payment, resolve_invoice
 from tools.erp.models import SupplierInvoice
 from tools.erp.reads import InvoiceRef, get_supplier_row

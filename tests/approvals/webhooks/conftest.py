@@ -17,7 +17,7 @@ from approvals.events import ApprovalRequested, BusEvent
 from approvals.models import ApprovalRequest
 from approvals.webhooks.models import WebhookDelivery
 from approvals.webhooks.service import enqueue
-from tethra.db import session_scope
+from foundation.db import session_scope
 
 
 @dataclass

@@ -11,11 +11,11 @@ import pytest
 import structlog
 from typer.testing import CliRunner, Result
 
+from foundation.db import create_db_engine, migrate
+from foundation.errors import Forbidden, InvalidInput
+from foundation.users import create_user
 from tethra.cli.webhooks import app
-from tethra.db import create_db_engine, migrate
-from tethra.errors import Forbidden, InvalidInput
 from tethra.migrations import load_all_models
-from tethra.users import create_user
 
 runner = CliRunner()
 

@@ -27,9 +27,9 @@ from approvals.webhooks.service import (
     rotate_secret,
 )
 from approvals.webhooks.signing import BadSignature, Verifier
+from foundation.db import session_scope, utcnow
 from tests.approvals.factories import make_request
 from tests.approvals.webhooks.conftest import Received, Receiver, deliveries, queue_event
-from tethra.db import session_scope, utcnow
 
 
 def test_success_is_recorded_and_the_body_verifies(

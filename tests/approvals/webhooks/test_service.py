@@ -20,10 +20,10 @@ from approvals.webhooks.service import (
     enqueue,
     list_webhooks,
 )
+from foundation.db import session_scope
+from foundation.errors import Forbidden, InvalidInput, NotFound
 from tests.approvals.factories import make_request
 from tests.approvals.webhooks.conftest import NullBus, deliveries, queue_event, requested
-from tethra.db import session_scope
-from tethra.errors import Forbidden, InvalidInput, NotFound
 
 URL = "https://hooks.example.test/tethra"
 

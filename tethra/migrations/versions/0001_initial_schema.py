@@ -13,7 +13,7 @@ import sqlmodel
 from alembic import op
 
 
-import tethra.db
+import foundation.db
 
 revision: str = '0001'
 down_revision: str | None = None
@@ -32,7 +32,7 @@ def upgrade() -> None:
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('response_status', sa.Integer(), nullable=True),
     sa.Column('response_body', sa.JSON(), nullable=True),
-    sa.Column('created_at', tethra.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', foundation.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('user_name', 'key')
     )
     with op.batch_alter_table('api_idempotency_keys', schema=None) as batch_op:
@@ -56,10 +56,10 @@ def upgrade() -> None:
     sa.Column('approver_role', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('approvals_required', sa.Integer(), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('deadline', tethra.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('created_at', tethra.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('decided_at', tethra.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('warned_at', tethra.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('deadline', foundation.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', foundation.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('decided_at', foundation.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('warned_at', foundation.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('call_key')
@@ -82,7 +82,7 @@ def upgrade() -> None:
     op.create_table('audit_events',
     sa.Column('seq', sa.BigInteger(), autoincrement=False, nullable=False),
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-    sa.Column('ts', tethra.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ts', foundation.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('run_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('thread_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
@@ -105,7 +105,7 @@ def upgrade() -> None:
     sa.Column('email', sqlmodel.sql.sqltypes.AutoString(length=254), nullable=False),
     sa.Column('tier', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('country', sqlmodel.sql.sqltypes.AutoString(length=2), nullable=False),
-    sa.Column('created_at', tethra.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', foundation.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('crm_customers', schema=None) as batch_op:
@@ -117,18 +117,18 @@ def upgrade() -> None:
     sa.Column('country', sqlmodel.sql.sqltypes.AutoString(length=2), nullable=False),
     sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
     sa.Column('iban', sqlmodel.sql.sqltypes.AutoString(length=34), nullable=False),
-    sa.Column('bank_changed_at', tethra.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('bank_changed_at', foundation.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('created_at', tethra.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', foundation.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     op.create_table('outbox',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('event', sa.JSON(), nullable=False),
-    sa.Column('created_at', tethra.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('claimed_until', tethra.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('published_at', tethra.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', foundation.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('claimed_until', foundation.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('published_at', foundation.db.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
@@ -141,10 +141,10 @@ def upgrade() -> None:
     sa.Column('agent', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('error', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-    sa.Column('started_at', tethra.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('updated_at', tethra.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('started_at', foundation.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', foundation.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('lease_owner', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
-    sa.Column('lease_until', tethra.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('lease_until', foundation.db.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('runs', schema=None) as batch_op:
@@ -170,9 +170,9 @@ def upgrade() -> None:
     sa.Column('approval_id', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
     sa.Column('result', sa.JSON(), nullable=True),
     sa.Column('error', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-    sa.Column('created_at', tethra.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('exec_started_at', tethra.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('executed_at', tethra.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', foundation.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('exec_started_at', foundation.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('executed_at', foundation.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('latency_ms', sa.Float(), nullable=True),
     sa.PrimaryKeyConstraint('key')
     )
@@ -185,7 +185,7 @@ def upgrade() -> None:
     sa.Column('role', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('api_key_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('created_at', tethra.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', foundation.db.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('name')
     )
     with op.batch_alter_table('users', schema=None) as batch_op:
@@ -198,7 +198,7 @@ def upgrade() -> None:
     sa.Column('secret', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
     sa.Column('format', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('created_at', tethra.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', foundation.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
@@ -209,7 +209,7 @@ def upgrade() -> None:
     sa.Column('action', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
     sa.Column('comment', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('args_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-    sa.Column('created_at', tethra.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', foundation.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['approval_id'], ['approval_requests.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('approval_id', 'approver', 'args_hash')
@@ -222,7 +222,7 @@ def upgrade() -> None:
     sa.Column('customer_id', sa.Integer(), nullable=False),
     sa.Column('author', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('text', sqlmodel.sql.sqltypes.AutoString(length=4000), nullable=False),
-    sa.Column('created_at', tethra.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', foundation.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('idempotency_key', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
     sa.ForeignKeyConstraint(['customer_id'], ['crm_customers.id'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -238,7 +238,7 @@ def upgrade() -> None:
     sa.Column('total', sa.Numeric(precision=14, scale=2), nullable=False),
     sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('placed_at', tethra.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('placed_at', foundation.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['crm_customers.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('invoice_number')
@@ -252,7 +252,7 @@ def upgrade() -> None:
     sa.Column('old_iban', sqlmodel.sql.sqltypes.AutoString(length=34), nullable=False),
     sa.Column('new_iban', sqlmodel.sql.sqltypes.AutoString(length=34), nullable=False),
     sa.Column('requested_by', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-    sa.Column('changed_at', tethra.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('changed_at', foundation.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('idempotency_key', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.ForeignKeyConstraint(['supplier_id'], ['erp_suppliers.id'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -266,7 +266,7 @@ def upgrade() -> None:
     sa.Column('supplier_id', sa.Integer(), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
-    sa.Column('created_at', tethra.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', foundation.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['supplier_id'], ['erp_suppliers.id'], ),
     sa.PrimaryKeyConstraint('po_number')
     )
@@ -280,7 +280,7 @@ def upgrade() -> None:
     sa.Column('subject', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('body', sa.Text(), nullable=False),
     sa.Column('sent_by', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-    sa.Column('sent_at', tethra.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', foundation.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('idempotency_key', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['crm_customers.id'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -297,11 +297,11 @@ def upgrade() -> None:
     sa.Column('payload', sa.JSON(), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', tethra.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('next_attempt_at', foundation.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('last_status_code', sa.Integer(), nullable=True),
-    sa.Column('created_at', tethra.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('delivered_at', tethra.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', foundation.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('delivered_at', foundation.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['webhook_id'], ['webhooks.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('webhook_id', 'event_id')
@@ -351,7 +351,7 @@ def upgrade() -> None:
     sa.Column('invoice_number', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('amount', sa.Numeric(precision=14, scale=2), nullable=False),
     sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
-    sa.Column('received_at', tethra.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', foundation.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('reference', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['crm_customers.id'], ),
     sa.ForeignKeyConstraint(['order_id'], ['crm_orders.id'], ),
@@ -371,7 +371,7 @@ def upgrade() -> None:
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('requested_by', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('idempotency_key', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-    sa.Column('created_at', tethra.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', foundation.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['order_id'], ['crm_orders.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('idempotency_key')
@@ -383,7 +383,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('po_line_id', sa.Integer(), nullable=False),
     sa.Column('qty_received', sa.Integer(), nullable=False),
-    sa.Column('received_at', tethra.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', foundation.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['po_line_id'], ['erp_po_lines.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
@@ -413,7 +413,7 @@ def upgrade() -> None:
     sa.Column('account', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('debit', sa.Numeric(precision=14, scale=2), nullable=False),
     sa.Column('credit', sa.Numeric(precision=14, scale=2), nullable=False),
-    sa.Column('posted_at', tethra.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('posted_at', foundation.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('idempotency_key', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.ForeignKeyConstraint(['invoice_id'], ['erp_supplier_invoices.id'], ),
     sa.PrimaryKeyConstraint('id')
@@ -432,7 +432,7 @@ def upgrade() -> None:
     sa.Column('iban', sqlmodel.sql.sqltypes.AutoString(length=34), nullable=False),
     sa.Column('requested_by', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('idempotency_key', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-    sa.Column('created_at', tethra.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', foundation.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['invoice_id'], ['erp_supplier_invoices.id'], ),
     sa.ForeignKeyConstraint(['supplier_id'], ['erp_suppliers.id'], ),
     sa.PrimaryKeyConstraint('id'),

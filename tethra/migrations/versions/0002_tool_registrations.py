@@ -12,7 +12,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import tethra.db
+import foundation.db
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -40,9 +40,9 @@ def upgrade() -> None:
         sa.Column("args_schema", sa.JSON(), nullable=False),
         sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.Column("created_by", _s(64), nullable=False),
-        sa.Column("created_at", tethra.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", foundation.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("changed_by", _s(64), nullable=False),
-        sa.Column("changed_at", tethra.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("changed_at", foundation.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("revision", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("name"),
     )

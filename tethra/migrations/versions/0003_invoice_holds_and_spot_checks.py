@@ -12,7 +12,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import tethra.db
+import foundation.db
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -44,8 +44,8 @@ def upgrade() -> None:
         sa.Column("status", _s(16), nullable=False),
         sa.Column("decided_by", _s(64), nullable=True),
         sa.Column("note", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("created_at", tethra.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("decided_at", tethra.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", foundation.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("decided_at", foundation.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("run_id", "attempt"),
@@ -66,8 +66,8 @@ def upgrade() -> None:
         sa.Column("status", _s(16), nullable=False),
         sa.Column("reviewer", _s(64), nullable=True),
         sa.Column("note", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("created_at", tethra.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("reviewed_at", tethra.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", foundation.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("reviewed_at", foundation.db.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("run_id"),
     )
@@ -78,7 +78,7 @@ def upgrade() -> None:
         sa.Column("erp_invoice_id", sa.Integer(), nullable=False),
         sa.Column("amount", sa.Numeric(14, 2), nullable=False),
         sa.Column("released_by", _s(64), nullable=True),
-        sa.Column("filed_at", tethra.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("filed_at", foundation.db.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("run_id"),
     )
 

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import tethra.db
+import foundation.db
 
 revision: str = "0004"
 down_revision: str | None = "0003"
@@ -27,7 +27,7 @@ def upgrade() -> None:
         "model_costs",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("event_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-        sa.Column("ts", tethra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ts", foundation.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("day", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
         sa.Column("run_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("thread_id", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
@@ -56,7 +56,7 @@ def upgrade() -> None:
         sa.Column("period", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
         sa.Column("threshold", sa.Integer(), nullable=False),
         sa.Column("run_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("created_at", tethra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", foundation.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("scope", "subject", "period", "threshold", name="uq_budget_alert"),
     )

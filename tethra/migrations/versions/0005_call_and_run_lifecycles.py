@@ -18,7 +18,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import tethra.db
+import foundation.db
 
 revision: str = "0005"
 down_revision: str | None = "0004"
@@ -32,7 +32,7 @@ def upgrade() -> None:
     with op.batch_alter_table("tool_calls", schema=None) as batch_op:
         batch_op.add_column(sa.Column("fence", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(
-            sa.Column("lease_until", tethra.db.UTCDateTime(timezone=True), nullable=True)
+            sa.Column("lease_until", foundation.db.UTCDateTime(timezone=True), nullable=True)
         )
         batch_op.add_column(sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"))
     with op.batch_alter_table("runs", schema=None) as batch_op:

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from tethra.db import create_db_engine, session_scope
+from foundation.db import create_db_engine, session_scope
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from tethra.errors import ConfigError
-from tethra.settings import Settings, env_name, load_settings
+from foundation.errors import ConfigError
+from foundation.settings import Settings, env_name, load_settings
 
 
 def test_bad_database_url_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -24,7 +24,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, TraceFlags
 
-from tethra.settings import Settings
+from foundation.settings import Settings
 
 INSTRUMENTATION = "tethra"
 AttributeValue = str | bool | int | float | Sequence[str]

@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
-from tethra.errors import ConfigError
+from foundation.errors import ConfigError
 
 
 class Settings(BaseSettings):

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from foundation.errors import ConfigError
+from foundation.settings import load_settings
 from graph.assembly import metering_from
-from tethra.errors import ConfigError
-from tethra.settings import load_settings
 
 
 def test_bad_caps_name_their_variables(monkeypatch: pytest.MonkeyPatch) -> None:

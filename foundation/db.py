@@ -22,9 +22,12 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, create_engine
 
-from tethra.logging import get_logger
+from foundation.logging import get_logger
 
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).parent.parent / "tethra" / "migrations"
+"""The Alembic scripts. They live with the entry points (``tethra.migrations``) because
+their env loads every package's models; this module only points Alembic at them (a
+path, not an import), installed or not: the packages are siblings either way."""
 _T = TypeVar("_T")
 _log = get_logger(__name__)
 
@@ -43,7 +46,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if value.tzinfo is None:
-            raise ValueError("naive datetime given; use tethra.db.utcnow()")
+            raise ValueError("naive datetime given; use foundation.db.utcnow()")
         return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:

@@ -17,8 +17,8 @@ from sqlalchemy import Column
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from tethra.db import UTCDateTime, session_scope, utcnow
-from tethra.errors import Conflict, Forbidden, InvalidInput, NotFound
+from foundation.db import UTCDateTime, session_scope, utcnow
+from foundation.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 Role = Literal["operator", "approver", "auditor", "admin"]
 ROLES: tuple[str, ...] = get_args(Role)
