@@ -102,7 +102,10 @@ def approvals(engine: Engine) -> list[Metric]:
                 col(ToolCallRecord.approval_id) == col(ApprovalRequest.id),
                 isouter=True,
             )
-            .where(col(ApprovalRequest.status) == "pending")
+            .where(
+                col(ApprovalRequest.status) == "pending",
+                col(ApprovalRequest.deadline) > utcnow(),  # past it: expired, even unswept
+            )
             .group_by(tier)
         ).all()
         decided = col(ApprovalRequest.decided_at).is_not(None)
@@ -169,7 +172,29 @@ def executions(engine: Engine) -> list[Metric]:
     )
     for tool, outcome, count in rows:
         family.add_metric([tool, outcome], float(count))
-    return [family]
+    return [family, _stuck(engine)]
+
+
+def _stuck(engine: Engine) -> Metric:
+    """Calls claimed for execution whose claimant's lease lapsed: the next settle takes
+    them over (or marks them in doubt); a non-zero value that stays is worth an alert."""
+    with Session(engine) as session:
+        rows = session.execute(
+            sa_select(col(ToolCallRecord.tool), func.count())
+            .where(
+                col(ToolCallRecord.status) == "executing",
+                col(ToolCallRecord.lease_until) < utcnow(),
+            )
+            .group_by(col(ToolCallRecord.tool))
+        ).all()
+    stuck = GaugeMetricFamily(
+        "tethra_tool_calls_stuck",
+        "Tool calls executing past their claimant's execution lease, by tool.",
+        labels=["tool"],
+    )
+    for tool, count in rows:
+        stuck.add_metric([tool], float(count))
+    return stuck
 
 
 def models(engine: Engine) -> list[Metric]:

@@ -14,6 +14,7 @@ from api.schemas import ApprovalSummary, RunOut
 from api.schemas_admin import AuditEventOut, RunAudit
 from approvals.models import ApprovalRequest
 from audit.queries import events_for_run
+from foundation.db import utcnow
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -32,7 +33,11 @@ def get_run(run_id: RunId, user: CurrentUser, session: SessionDep) -> RunOut:
     run = readable_run(session, user, run_id)
     pending = session.exec(
         select(ApprovalRequest)
-        .where(ApprovalRequest.run_id == run_id, ApprovalRequest.status == "pending")
+        .where(
+            ApprovalRequest.run_id == run_id,
+            ApprovalRequest.status == "pending",
+            col(ApprovalRequest.deadline) > utcnow(),  # past it: expired, even unswept
+        )
         .order_by(col(ApprovalRequest.id))
     )
     return RunOut(

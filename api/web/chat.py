@@ -27,6 +27,7 @@ from api.web.render import WebRoute, page
 from api.web.session import WebSession
 from approvals.models import ApprovalRequest
 from audit.queries import MAX_LIMIT, search_events
+from foundation.db import utcnow
 from foundation.ids import new_id
 from graph.records import Run
 
@@ -90,7 +91,9 @@ def conversation(
         events = search_events(db, thread_id=thread_id, limit=MAX_LIMIT) if exists else []
         waiting = db.exec(
             select(ApprovalRequest).where(
-                ApprovalRequest.thread_id == thread_id, ApprovalRequest.status == "pending"
+                ApprovalRequest.thread_id == thread_id,
+                ApprovalRequest.status == "pending",
+                col(ApprovalRequest.deadline) > utcnow(),  # past it: expired, even unswept
             )
         ).all()
     shown = [e for e in events if e.kind in SHOWN]

@@ -6,13 +6,16 @@ fails here before it fails a scrape.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import redis
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
+from sqlmodel import col
 
 from api.main import create_app
 from approvals.ap_models import InvoiceHold
@@ -21,7 +24,8 @@ from approvals.holds import NewHold, decide_hold, open_hold
 from approvals.keys import RedisKeys
 from approvals.redis_bus import RedisBus
 from audit.trail import Event, record_many, record_now
-from foundation.db import session_scope
+from foundation.db import session_scope, utcnow
+from graph.records import ToolCallRecord
 from policies.checks.results import Finding
 from tests.api.client import Api
 from tests.api.conftest import FAST, OpenApi
@@ -152,3 +156,18 @@ def test_bus_backlog_dead_letters_and_workers_come_from_redis(
     assert value(samples, "tethra_bus_backlog", state="unacked") == 0
     assert value(samples, "tethra_bus_dead_letters") == 1
     assert value(samples, "tethra_workers_alive") == 1
+
+
+def test_a_call_stranded_past_its_lease_shows_as_stuck(open_api: OpenApi) -> None:
+    with open_api([turn(call("refund", "c1", order_id=7, amount=40)), say("ok")]) as api:
+        thread = api.new_thread("olivia")
+        run = api.send(thread, "refund $40 on order 7")
+        assert api.wait_run(run["run_id"])["status"] == "completed"
+        assert value(scrape(api), "tethra_tool_calls_stuck", tool="refund") is None
+        with session_scope(api.rt.engine) as session:  # its claimant died mid-call
+            session.execute(
+                update(ToolCallRecord)
+                .where(col(ToolCallRecord.run_id) == run["run_id"])
+                .values(status="executing", lease_until=utcnow() - timedelta(seconds=5))
+            )
+        assert value(scrape(api), "tethra_tool_calls_stuck", tool="refund") == 1

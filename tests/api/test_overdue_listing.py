@@ -14,6 +14,7 @@ from approvals.service import expire_overdue, get_request
 from foundation.db import session_scope, utcnow
 from tests.api.client import Api
 from tests.api.conftest import OpenApi
+from tests.api.test_metrics import scrape
 from tests.approvals.factories import make_request
 
 
@@ -40,6 +41,10 @@ def test_a_request_past_its_deadline_is_listed_and_read_as_expired(open_api: Ope
         assert listed(api, "all") == {waiting.id: "pending", overdue.id: "expired"}
         assert api.get(f"/approvals/{overdue.id}", "aria").json()["status"] == "expired"
         assert api.get(f"/approvals/{waiting.id}", "aria").json()["status"] == "pending"
+        pending = sum(
+            v for (name, _), v in scrape(api).items() if name == "tethra_approvals_pending"
+        )
+        assert pending == 1  # the overdue one is not counted as waiting for a person
         decided = api.post(f"/approvals/{overdue.id}/decision", "adam", json={"action": "approve"})
         assert decided.status_code == 409
 
