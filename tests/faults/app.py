@@ -25,12 +25,12 @@ from agents.models.scripted import ScriptedChatModel
 from agents.spec import AgentDefinition, AgentSpec
 from approvals.keys import RedisKeys
 from approvals.redis_bus import RedisBus
+from foundation.db import create_db_engine, session_scope
+from foundation.settings import Settings
 from graph.assembly import assemble
 from graph.checkpointer import open_checkpointer
 from graph.runtime import Runtime
 from policies.engine import PolicyEngine
-from foundation.db import create_db_engine, session_scope
-from foundation.settings import Settings
 from tools.registry import ToolRegistry
 from tools.spec import Money, RegisteredTool, ToolContext, adapter
 

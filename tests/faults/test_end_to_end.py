@@ -22,9 +22,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from approvals.models import ApprovalRequest
-from tests.faults.conftest import ROOT, PrivateRedis, free_port
 from foundation.db import create_db_engine
 from foundation.users import create_user
+from tests.faults.conftest import ROOT, PrivateRedis, free_port
 from tools.payments.models import Refund
 from tools.seed import seed_demo_data
 

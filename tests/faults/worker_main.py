@@ -18,8 +18,8 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import StructuredTool
 
 from approvals.events import BusEvent
-from tests.faults.app import PAY, PayArgs, open_fault_runtime
 from foundation.logging import configure_logging
+from tests.faults.app import PAY, PayArgs, open_fault_runtime
 from tethra.worker import Worker, WorkerOptions, install_signal_handlers
 from tools.registry import ToolRegistry
 from tools.spec import RegisteredTool
