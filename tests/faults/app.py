@@ -4,13 +4,20 @@ A ``pay_vendor`` tool writes one row per idempotency key into ``fault_payments``
 counts how often the adapter ran. ``ref`` is unique per approval but not a key, so a
 call executed twice under two keys would show up as two rows for one ref.
 A scripted model turns "pay REF AMOUNT" into one call and answers "paid" afterwards.
+``PAY_ONCE`` is the same adapter declared not idempotent (it may not be repeated).
+
+Leases are ``SHORT`` (1 s / 2 s, a dead claim is taken over fast) or ``SHIPPED``: what
+``tethra worker`` runs with out of the box (the Settings' execution lease, the
+runtime's run lease, the Redis bus's reclaim idle time, the worker's timers).
 """
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -76,6 +83,35 @@ PAY: RegisteredTool = adapter(
     idempotent=True,
     owner="faults",
 )(_pay)
+PAY_ONCE: RegisteredTool = adapter(
+    name="pay_vendor",
+    description="Pay a vendor (not safe to repeat).",
+    args=PayArgs,
+    system="bank",
+    effect="money",
+    idempotent=False,
+    owner="faults",
+)(_pay)
+
+
+@dataclass(frozen=True)
+class Leases:
+    """Lease and timer settings of a fault runtime and its worker loop. ``None`` means
+    the shipped default of that part (nothing passed, so its own default applies)."""
+
+    name: str
+    execution_lease: timedelta | None
+    run_lease: timedelta | None
+    min_idle_ms: int | None
+    worker_timers: bool
+    """Short worker timers (sweep 0.5 s, reconcile 1 s) instead of WorkerOptions()."""
+
+
+SHIPPED_RUN_LEASE: timedelta = inspect.signature(assemble).parameters["run_lease"].default
+"""What ``assemble`` uses when nobody passes a run lease (open_runtime does not)."""
+SHORT = Leases("short", timedelta(seconds=1), timedelta(seconds=2), 1000, True)
+SHIPPED = Leases("shipped", None, None, None, False)
+LEASES = {lease.name: lease for lease in (SHORT, SHIPPED)}
 
 
 def respond(messages: list[BaseMessage]) -> AIMessage:
@@ -109,9 +145,11 @@ def open_fault_runtime(
     prefix: str,
     tmp: Path,
     registry: ToolRegistry | None = None,
-    min_idle_ms: int = 1000,
+    min_idle_ms: int | None = None,
+    leases: Leases = SHORT,
+    chat_model: ScriptedChatModel | None = None,
 ) -> Iterator[Runtime]:
-    settings = Settings(database_url=db_url, checkpoint_path=tmp / "cp.sqlite")
+    settings = fault_settings(db_url, redis_url, prefix, tmp)
     engine = create_db_engine(db_url)
     with engine.begin() as conn:
         conn.execute(text(TABLE))
@@ -120,7 +158,13 @@ def open_fault_runtime(
         prompt="",
         prompt_version="faults",
     )
-    bus = RedisBus(redis.Redis.from_url(redis_url), RedisKeys(prefix), min_idle_ms=min_idle_ms)
+    client = redis.Redis.from_url(redis_url)
+    idle = min_idle_ms if min_idle_ms is not None else leases.min_idle_ms
+    bus = (
+        RedisBus(client, RedisKeys(prefix))  # the shipped reclaim idle time
+        if idle is None
+        else RedisBus(client, RedisKeys(prefix), min_idle_ms=idle)
+    )
     try:
         with open_checkpointer(settings) as saver:
             yield assemble(
@@ -128,14 +172,25 @@ def open_fault_runtime(
                 registry=registry or ToolRegistry([PAY]),
                 policy=PolicyEngine.from_text(POLICY),
                 agent=definition,
-                model=model(),
+                model=chat_model or model(),
                 checkpointer=saver,
                 bus=bus,
-                execution_lease=timedelta(seconds=1),  # a dead claim is taken over fast
-                run_lease=timedelta(seconds=2),
+                # Shipped: as graph.assembly.open_runtime passes it (the Settings' default)
+                # and assemble's own run lease.
+                execution_lease=leases.execution_lease or settings.execution_lease,
+                run_lease=leases.run_lease or SHIPPED_RUN_LEASE,
             )
     finally:
         engine.dispose()
+
+
+def fault_settings(db_url: str, redis_url: str, prefix: str, tmp: Path) -> Settings:
+    return Settings(
+        database_url=db_url,
+        redis_url=redis_url,
+        redis_prefix=prefix,
+        checkpoint_path=tmp / "cp.sqlite",
+    )
 
 
 def payments(db_url: str) -> dict[str, tuple[int, int]]:
@@ -149,4 +204,14 @@ def payments(db_url: str) -> dict[str, tuple[int, int]]:
     return {str(r[0]): (int(r[1]), int(r[2])) for r in rows}
 
 
-__all__ = ["PAY", "Decimal", "open_fault_runtime", "payments"]
+__all__ = [
+    "LEASES",
+    "PAY",
+    "PAY_ONCE",
+    "SHIPPED",
+    "SHORT",
+    "Decimal",
+    "Leases",
+    "open_fault_runtime",
+    "payments",
+]

@@ -3,6 +3,7 @@ worker subprocesses we may SIGKILL. Everything runs on 127.0.0.1 and stops by it
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -82,6 +83,11 @@ def private_redis() -> Iterator[PrivateRedis]:
     server.stop()
 
 
+APP_NAME = "faults-"
+"""Every spawned process's PostgreSQL connections carry ``application_name`` faults-<name>,
+so a test can terminate exactly theirs."""
+
+
 @dataclass
 class Workers:
     db: str
@@ -90,15 +96,27 @@ class Workers:
     tmp: Path
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
-    def spawn(self, name: str, fault: str = "none") -> subprocess.Popen[bytes]:
-        log = (self.tmp / f"{name}.log").open("wb")
+    def spawn(
+        self,
+        name: str,
+        fault: str = "none",
+        *,
+        leases: str = "short",
+        adapter: str = "idempotent",
+        role: str = "worker",
+        port: int = 0,
+    ) -> subprocess.Popen[bytes]:
+        """A worker process (``role="api"``: an API server on ``port``); its output goes
+        to ``<tmp>/<name>.log``."""
+        log = (self.tmp / f"{name}.log").open("ab")
+        db = f"{self.db}{'&' if '?' in self.db else '?'}application_name={APP_NAME}{name}"
         proc = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "tests.faults.worker_main",
                 "--db",
-                self.db,
+                db,
                 "--redis",
                 self.redis_url,
                 "--prefix",
@@ -109,6 +127,14 @@ class Workers:
                 name,
                 "--fault",
                 fault,
+                "--leases",
+                leases,
+                "--adapter",
+                adapter,
+                "--role",
+                role,
+                "--port",
+                str(port),
             ],
             cwd=ROOT,
             stdout=log,
@@ -117,9 +143,14 @@ class Workers:
         self.procs.append(proc)
         return proc
 
+    def log(self, name: str) -> str:
+        path = self.tmp / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
     def stop_all(self) -> None:
         for proc in self.procs:
             if proc.poll() is None:
+                proc.send_signal(signal.SIGCONT)  # a paused one must run to stop
                 proc.terminate()
         for proc in self.procs:
             try:
