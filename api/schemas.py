@@ -128,8 +128,10 @@ class ApprovalSummary(BaseModel):
     status: str = Field(description="The approval: pending, approved, denied or expired.")
     outcome: str | None = Field(
         default=None,
-        description="What executing the approved call did: succeeded, failed or in_doubt "
-        "(null: not run yet). Separate from `status`: an approved call may have failed.",
+        description="What executing the approved call did: succeeded, failed or in_doubt; "
+        "not_run if it was refused after approval (args altered, policy changed, run "
+        "ended); null: not run yet. Separate from `status`: an approved call may have "
+        "failed.",
     )
     tool: str
     args: dict[str, Any]

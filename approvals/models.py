@@ -11,7 +11,7 @@ from sqlmodel import Field, SQLModel
 from foundation.db import UTCDateTime, utcnow
 
 Status = Literal["pending", "approved", "denied", "expired"]
-Outcome = Literal["succeeded", "failed", "in_doubt"]
+Outcome = Literal["succeeded", "failed", "in_doubt", "not_run"]
 """What executing an approved call did; separate from whether it was approved."""
 Action = Literal["approve", "deny", "edit"]
 
@@ -39,7 +39,8 @@ class ApprovalRequest(SQLModel, table=True):
     approvals_required: int = 1
     status: str = Field(default="pending", index=True, max_length=16)
     outcome: str | None = Field(default=None, max_length=16)
-    """Set once the approved call ran: succeeded | failed | in_doubt."""
+    """Set once the approved call ran (succeeded | failed | in_doubt), or was refused
+    after approval (not_run: the args were altered, the policy changed, the run ended)."""
     deadline: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime()))
     decided_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))

@@ -269,7 +269,7 @@ def expire_overdue(engine: Engine, now: datetime | None = None) -> list[Approval
         return [r for r in overdue if expire_request(session, r, now)]
 
 
-OUTCOMES = frozenset({"succeeded", "failed", "in_doubt"})
+OUTCOMES = frozenset({"succeeded", "failed", "in_doubt", "not_run"})
 
 
 def list_requests(

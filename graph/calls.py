@@ -18,17 +18,22 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ScalarSelect, Table, bindparam, or_, update
+from sqlalchemy import ScalarSelect, Table, bindparam, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import ReturningUpdate
 from sqlmodel import Session
 
 from approvals.models import ApprovalRequest
 from foundation.db import rows_affected, utcnow
-from graph.records import CallStatus, ToolCallRecord
+from graph.records import ACTIVE_RUN_STATUSES, CallStatus, Run, ToolCallRecord
 
 CALLS: Table = ToolCallRecord.__table__  # type: ignore[attr-defined]
 REQUESTS: Table = ApprovalRequest.__table__  # type: ignore[attr-defined]
+RUNS: Table = Run.__table__  # type: ignore[attr-defined]
+_RUN_ACTIVE = CALLS.c.run_id.in_(
+    select(RUNS.c.id).where(RUNS.c.status.in_([s.value for s in ACTIVE_RUN_STATUSES]))
+)
+"""Whoever made a run terminal fenced it: none of its calls is claimed afterwards."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ CLAIM_APPROVED = (
         CALLS.c.approval_id == REQUESTS.c.id,
         REQUESTS.c.status == "approved",
         REQUESTS.c.policy_version == bindparam("policy"),
+        _RUN_ACTIVE,
     )
     .values(
         status=CallStatus.EXECUTING,
@@ -83,6 +89,7 @@ _RENEW = (
         CALLS.c.key == bindparam("call_key"),
         CALLS.c.status == CallStatus.EXECUTING,
         CALLS.c.fence == bindparam("held_fence"),
+        _RUN_ACTIVE,
     )
     .values(lease_until=bindparam("lease"))
 )
@@ -142,7 +149,8 @@ def take_over(session: Session, rec: ToolCallRecord, lease: timedelta) -> Claim 
 
 
 def renew(conn: Connection, claim: Claim, lease: timedelta) -> bool:
-    """Extend the execution lease; False if the claim was lost (another took over)."""
+    """Extend the execution lease; False if the claim was lost (another took over) or
+    its run ended (fenced: a claimant that has not started the adapter never will)."""
     params = {"call_key": claim.rec.key, "held_fence": claim.fence, "lease": utcnow() + lease}
     return rows_affected(conn.execute(_RENEW, params)) == 1
 
@@ -164,6 +172,12 @@ def refuse_claimed(session: Session, claim: Claim, reason: str) -> bool:
     """executing -> denied, before the adapter ran (the approved args were altered)."""
     changes = {"status": CallStatus.DENIED, "reason": reason, "exec_started_at": None}
     return finish(session, claim, changes)
+
+
+def run_ended(conn: Connection, run_id: str) -> str | None:
+    """The run's terminal status if it ended (then none of its calls may run), else None."""
+    status = conn.execute(select(RUNS.c.status).where(RUNS.c.id == run_id)).scalar()
+    return None if status is None or status in ACTIVE_RUN_STATUSES else str(status)
 
 
 def lease_lapsed(rec: ToolCallRecord, now: datetime | None = None) -> bool:

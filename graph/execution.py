@@ -115,6 +115,8 @@ def _claim_approved(gov: Governance, key: str) -> Claim | None:
     if call_hash(rec.tool, rec.args, gov.policy.version) != rec.args_hash:
         with session_scope(gov.engine) as session:
             if calls.refuse_claimed(session, claim, _ALTERED):
+                if rec.approval_id:
+                    record_outcome(session, rec.approval_id, "not_run")
                 _record_refusal(session, rec, "denied", _ALTERED, rec.approval_id)
         rec.status, rec.reason = CallStatus.DENIED, _ALTERED
     return claim
@@ -145,7 +147,16 @@ def _apply_approval(
     if request.status == "pending" and request.deadline <= now:
         expire_request(session, request, now)
         session.refresh(request)
-    if request.status == "approved":
+    ended = calls.run_ended(session.connection(), rec.run_id)
+    if ended is not None and request.status == "approved":
+        status, reason = (
+            CallStatus.DENIED,
+            (
+                f"The run ended ({ended}) before this approved call could run; it was not "
+                "executed. Ask again in a new message if it is still wanted."
+            ),
+        )
+    elif request.status == "approved":
         refusal = _verify(gov, request)
         if refusal is None:
             claim = calls.claim_approved(
@@ -170,6 +181,8 @@ def _apply_approval(
         return None
     if calls.refuse(session, rec.key, status, reason):
         rec.status, rec.reason = status, reason
+        if request.status == "approved":  # approved, yet it will never run: say so
+            record_outcome(session, request.id, "not_run")
         _record_refusal(session, rec, status, reason, request.id)
     else:
         session.refresh(rec)  # someone else carried it over first: see what they did
@@ -216,6 +229,9 @@ def _executing(gov: Governance, rec: ToolCallRecord) -> Settled:
         idempotent = gov.registry.get(rec.tool).meta.idempotent
     except NotFound:
         idempotent = False
+    with one_statement(gov.engine) as conn:
+        if calls.run_ended(conn, rec.run_id) is not None:
+            idempotent = False  # the run was fenced: nothing of it runs again
     with session_scope(gov.engine) as session:
         claim = calls.take_over(session, rec, gov.execution_lease)
         if claim is not None and not idempotent:

@@ -34,7 +34,15 @@ router = APIRouter(prefix="/approvals", tags=["approvals"])
 CONTEXT_MESSAGES = 10
 ApprovalId = Annotated[str, Path(max_length=64, description="An approval request id (apr_…).")]
 StatusFilter = Literal[
-    "pending", "approved", "denied", "expired", "succeeded", "failed", "in_doubt", "all"
+    "pending",
+    "approved",
+    "denied",
+    "expired",
+    "succeeded",
+    "failed",
+    "in_doubt",
+    "not_run",
+    "all",
 ]
 """An approval status, or what executing the approved call did (succeeded, failed,
 in_doubt): two separate facts."""

@@ -33,7 +33,15 @@ PAGE = 100
 BULK_MAX_APPROVALS = 1
 """Bulk approval is for low tiers only: requests one approver may settle alone."""
 StatusFilter = Literal[
-    "pending", "approved", "denied", "expired", "succeeded", "failed", "in_doubt", "all"
+    "pending",
+    "approved",
+    "denied",
+    "expired",
+    "succeeded",
+    "failed",
+    "in_doubt",
+    "not_run",
+    "all",
 ]
 """An approval status, or what executing the approved call did (succeeded, failed,
 in_doubt): two separate facts."""

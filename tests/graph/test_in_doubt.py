@@ -16,15 +16,21 @@ from sqlmodel import Session, col
 from foundation.db import utcnow
 from graph.execution import Done, InFlight, settle
 from graph.governance import idempotency_key
-from graph.records import ToolCallRecord
+from graph.records import Run, ToolCallRecord
 from graph.runtime import Runtime
 from tests.graph.conftest import OpenRuntime
 from tests.graph.harness import call, effects, executions, say, turn
 
 
 def crash_after_claim(rt: Runtime, key: str, ago: timedelta) -> None:
-    """Put the call back to the state a killed process leaves: claimed, no result."""
+    """Put the call back to the state a killed process leaves: claimed, no result, its
+    run waiting on it."""
     with Session(rt.gov.engine) as s:
+        s.execute(
+            update(Run)
+            .where(col(Run.thread_id) == rt_thread(s, key))
+            .values(status="waiting", lease_owner=None, lease_until=None)
+        )
         s.execute(
             update(ToolCallRecord)
             .where(col(ToolCallRecord.key) == key)
@@ -36,6 +42,12 @@ def crash_after_claim(rt: Runtime, key: str, ago: timedelta) -> None:
             )
         )
         s.commit()
+
+
+def rt_thread(s: Session, key: str) -> str:
+    rec = s.get(ToolCallRecord, key)
+    assert rec is not None
+    return rec.thread_id
 
 
 def test_idempotent_call_is_taken_over_after_the_lease(open_rt: OpenRuntime, thread: str) -> None:
@@ -75,3 +87,21 @@ def test_non_idempotent_call_in_doubt_fails_loudly(open_rt: OpenRuntime, thread:
         assert settled.message.status == "error"
         assert "In doubt" in str(settled.message.content)
         assert executions["fire_and_forget"] == 1
+
+
+def test_a_stranded_call_of_a_run_that_ended_is_never_run_again(
+    open_rt: OpenRuntime, thread: str
+) -> None:
+    """Whoever ended the run fenced it: a claim its worker left behind is not re-run,
+    even for a repeatable adapter; the call is in doubt for a person to check."""
+    with open_rt([turn(call("refund", "c1", order_id=7, amount=40)), say("ok")]) as rt:
+        rt.start_run(thread, "olivia", "refund")
+        key = idempotency_key(thread, "c1")
+        crash_after_claim(rt, key, ago=timedelta(minutes=10))
+        with Session(rt.gov.engine) as s:
+            s.execute(update(Run).where(col(Run.thread_id) == thread).values(status="cancelled"))
+            s.commit()
+        settled = settle(rt.gov, key)
+        assert isinstance(settled, Done)
+        assert "In doubt" in str(settled.message.content)
+        assert executions["refund"] == 1  # only the original run of it

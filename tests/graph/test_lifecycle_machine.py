@@ -37,15 +37,22 @@ from approvals.deciding import decide
 from approvals.models import ApprovalRequest
 from audit.models import AuditEvent
 from foundation.canonical import call_hash
-from foundation.db import one_statement, utcnow
+from foundation.db import one_statement, session_scope, utcnow
 from foundation.errors import UserError
 from foundation.ids import new_id
-from graph import calls
+from graph import calls, runs
 from graph.calls import Claim
 from graph.execution import run_claimed, settle, settle_approved
 from graph.governance import Governance, idempotency_key
 from graph.governed import CallScope, GovernedToolNode
-from graph.records import FINAL_CALL_STATUSES, CallStatus, ToolCallRecord
+from graph.records import (
+    ACTIVE_RUN_STATUSES,
+    FINAL_CALL_STATUSES,
+    CallStatus,
+    Run,
+    RunStatus,
+    ToolCallRecord,
+)
 from policies.decision import CallFacts, RunTotals
 from policies.engine import PolicyEngine
 from tests.graph.harness import people
@@ -108,8 +115,19 @@ class CallLifecycle(RuleBasedStateMachine):
         self.node = GovernedToolNode(self.gov)
         self.thread = new_id("th")
         self.run_id = new_id("run")
+        with session_scope(engine) as session:
+            session.add(
+                Run(
+                    id=self.run_id,
+                    thread_id=self.thread,
+                    requester="olivia",
+                    agent="ops",
+                    status=RunStatus.WAITING,
+                )
+            )
         self.stale: list[Claim] = []
         self.n = 0
+        self.ran_before_the_end: int | None = None
 
     # --- actors -------------------------------------------------------------------
     @rule(
@@ -194,6 +212,22 @@ class CallLifecycle(RuleBasedStateMachine):
             )
             s.commit()
 
+    @rule()
+    def the_run_ends(self) -> None:
+        """Someone makes the run terminal (it failed, it was cancelled): it is fenced."""
+        if self.ran_before_the_end is not None:
+            return
+        with session_scope(self.engine) as session:
+            ended = runs.end(
+                session,
+                self.run_id,
+                RunStatus.CANCELLED,
+                "cancelled by the operator",
+                only_from=set(ACTIVE_RUN_STATUSES),
+            )
+        assert ended
+        self.ran_before_the_end = sum(self.ledger.runs.values())
+
     @rule(data=st.data())
     def stalled_worker_comes_back(self, data: st.DataObject) -> None:
         if not self.stale:
@@ -226,6 +260,11 @@ class CallLifecycle(RuleBasedStateMachine):
                 assert count <= 1, f"wire {key} ran {count} times"
 
     @invariant()
+    def nothing_of_an_ended_run_runs_afterwards(self) -> None:
+        if self.ran_before_the_end is not None:
+            assert sum(self.ledger.runs.values()) == self.ran_before_the_end
+
+    @invariant()
     def approval_outcome_and_call_status_agree(self) -> None:
         requests = self._requests()
         for key, rec in self._records().items():
@@ -233,8 +272,9 @@ class CallLifecycle(RuleBasedStateMachine):
             assert request.status in ("pending", "approved", "denied", "expired")
             if rec.status in (CallStatus.SUCCEEDED, CallStatus.FAILED, CallStatus.IN_DOUBT):
                 assert request.outcome == rec.status, (request.outcome, rec.status)
-            else:
-                assert request.outcome is None
+            elif request.outcome is not None:  # refused after approval: never ran
+                assert (request.outcome, rec.status) == ("not_run", CallStatus.DENIED)
+                assert key not in self.ledger.runs
             if request.status in ("denied", "expired"):
                 assert key not in self.ledger.runs
 
@@ -268,7 +308,7 @@ class CallLifecycle(RuleBasedStateMachine):
         assert stuck == [], f"stranded after draining: {stuck}"
         for request in self._requests().values():
             if request.status == "approved":
-                assert request.outcome is not None, request.id
+                assert request.outcome is not None, request.id  # ran, or says why not
 
     # --- reading -------------------------------------------------------------------
     def _records(self) -> dict[str, ToolCallRecord]:

@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from datetime import timedelta
 
+import pytest
 from langchain_core.messages import AIMessage, BaseMessage
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
@@ -17,10 +18,11 @@ from sqlmodel import Session, col, select
 
 from approvals.bus import InProcessBus
 from approvals.events import BusEvent, RunResume
+from approvals.models import ApprovalRequest
 from audit.models import AuditEvent
-from foundation.db import one_statement, utcnow
+from foundation.db import one_statement, session_scope, utcnow
 from foundation.errors import Conflict
-from graph import calls
+from graph import calls, runs
 from graph.execution import run_claimed, settle_approved
 from graph.governance import idempotency_key
 from graph.records import Run, RunStatus
@@ -218,3 +220,32 @@ def test_a_rebuilt_bus_runs_the_approved_calls_before_resuming_any_run(
             rt.handle(event)
         assert {rt.run(r.run_id).status for r in ready} == {RunStatus.COMPLETED}
         assert executions["refund"] == 2
+
+
+def test_nothing_of_a_run_that_ended_runs_afterwards(open_rt: OpenRuntime, thread: str) -> None:
+    """Whoever makes a run terminal fences it: a request still pending cannot be decided
+    any more, and one approved just before the end is refused, never executed, and says
+    so (outcome not_run)."""
+    script = [
+        turn(
+            call("refund", "r1", order_id=7, amount=200),
+            call("refund", "r2", order_id=8, amount=300),
+        ),
+    ]
+    with open_rt(script, bus=QuietBus()) as rt:
+        out = rt.start_run(thread, "olivia", "refund both")
+        first, second = (p["approval_id"] for p in out.pending)
+        rt.decide(first, approver="adam", action="approve")  # its worker has not run yet
+        with session_scope(rt.gov.engine) as session:
+            assert runs.end(
+                session, out.run_id, RunStatus.CANCELLED, "cancelled", only_from={RunStatus.WAITING}
+            )
+        with pytest.raises(Conflict, match="has ended"):
+            rt.decide(second, approver="adam", action="approve")
+        settled = settle_approved(rt.gov, idempotency_key(thread, "r1"))
+        assert "The run ended (cancelled)" in str(settled.message.content)  # type: ignore[union-attr]
+        assert executions["refund"] == 0
+        with Session(rt.gov.engine) as s:
+            request = s.get(ApprovalRequest, first)
+        assert request is not None
+        assert (request.status, request.outcome) == ("approved", "not_run")

@@ -26,8 +26,8 @@ def list_(
     status: Annotated[
         str,
         typer.Option(
-            help="pending, approved, denied, expired; succeeded, failed, in_doubt (what the "
-            "approved call did); all"
+            help="pending, approved, denied, expired; succeeded, failed, in_doubt, not_run "
+            "(what the approved call did); all"
         ),
     ] = "pending",
     limit: int = 50,
@@ -51,6 +51,7 @@ def show(approval_id: str) -> None:
         "succeeded": "ran: succeeded",
         "failed": "ran: FAILED, nothing was done",
         "in_doubt": "ran: IN DOUBT, check the system by hand",
+        "not_run": "not run: refused after approval, see the trace",
     }.get(r.outcome or "", "")
     console.print(f"[bold]{r.id}[/]  {r.status}" + (f"  ({escape(ran)})" if ran else ""))
     console.print(f"  tool       {r.tool}")

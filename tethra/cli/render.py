@@ -55,7 +55,7 @@ def requests(rows: list[ApprovalRequest]) -> None:
     """One compact block per request; readable at 80 columns and in logs."""
     for r in rows:
         left = time_left(r.deadline) if r.status == "pending" else "-"
-        ran = f" ran: {r.outcome}" if r.outcome else ""
+        ran = f" ran: {r.outcome}" if r.outcome else ""  # succeeded, failed, in_doubt, not_run
         console.print(f"[bold]{r.id}[/]  {r.tool}  [yellow]{r.status}{ran}[/]  time left {left}")
         console.print(f"    args  {args_text(r.args)}")
         console.print(f"    rule  {r.rule}: {r.reason} (needs {r.approvals_required})")
