@@ -125,7 +125,10 @@ class ApprovalSummary(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: str
-    status: str = Field(description="The approval: pending, approved, denied or expired.")
+    status: str = Field(
+        description="The approval: pending, approved, denied, expired, or withdrawn (its "
+        "run ended before anyone decided)."
+    )
     outcome: str | None = Field(
         default=None,
         description="What executing the approved call did: succeeded, failed or in_doubt; "
@@ -191,6 +194,10 @@ class ApprovalDetail(ApprovalOut):
 class ApprovalPage(BaseModel):
     items: list[ApprovalSummary]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: end.")
+
+
+class CancelIn(StrictBody):
+    reason: str = Field(default="", max_length=2_000, description="Why; kept in the trail.")
 
 
 class DecisionIn(StrictBody):

@@ -10,7 +10,8 @@ from sqlmodel import Field, SQLModel
 
 from foundation.db import UTCDateTime, utcnow
 
-Status = Literal["pending", "approved", "denied", "expired"]
+Status = Literal["pending", "approved", "denied", "expired", "withdrawn"]
+"""withdrawn: its run ended before anyone decided (nothing of the run runs any more)."""
 Outcome = Literal["succeeded", "failed", "in_doubt", "not_run"]
 """What executing an approved call did; separate from whether it was approved."""
 Action = Literal["approve", "deny", "edit"]

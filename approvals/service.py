@@ -176,6 +176,34 @@ def record_outcome(session: Session, approval_id: str, outcome: Outcome) -> bool
     return rows_affected(result) == 1
 
 
+def withdraw_for_run(session: Session, run_id: str, reason: str) -> list[str]:
+    """pending -> withdrawn for every request of a run that ended, audited, in the
+    caller's transaction (the one that ends the run): nobody is asked to decide a call
+    that can no longer run."""
+    now = utcnow()
+    rows = session.execute(
+        update(_REQUESTS)
+        .where(_REQUESTS.c.run_id == run_id, _REQUESTS.c.status == "pending")
+        .values(status="withdrawn", decided_at=now, version=_REQUESTS.c.version + 1)
+        .returning(_REQUESTS.c.id, _REQUESTS.c.thread_id, _REQUESTS.c.tool_call_id)
+    ).all()
+    if rows:
+        record_many(
+            session,
+            [
+                Event(
+                    "approval_withdrawn",
+                    "system",
+                    {"approval_id": rid, "reason": reason, "tool_call_id": call_id},
+                    run_id,
+                    thread_id,
+                )
+                for rid, thread_id, call_id in rows
+            ],
+        )
+    return [r[0] for r in rows]
+
+
 def expire_request(session: Session, request: ApprovalRequest, now: datetime) -> bool:
     """pending -> expired (denied by default), audited; False if someone decided first."""
     result = session.execute(

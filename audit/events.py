@@ -24,6 +24,7 @@ EventKind = Literal[
     "approval_requested",
     "approval_decision",
     "approval_expired",
+    "approval_withdrawn",
     "approval_expiring",
     "tool_executed",
     "tool_failed",

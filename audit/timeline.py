@@ -185,6 +185,11 @@ _RENDERERS: dict[str, tuple[str, frozenset[str], Callable[[Data], str]]] = {
         ),
         _approval_decision,
     ),
+    "approval_withdrawn": (
+        "withdrawn",
+        frozenset({"approval_id", "reason", "tool_call_id"}),
+        lambda d: f"{_get(d, 'approval_id')} withdrawn: {_get(d, 'reason')}",
+    ),
     "approval_expired": (
         "expired",
         frozenset({"approval_id", "deadline", "tool_call_id", "call_key"}),

@@ -29,12 +29,19 @@ from approvals.outbox import Observer, relay
 from audit.events import EventKind
 from audit.trail import Event, record, record_many
 from foundation.db import is_transient, retry_transient, session_scope, utcnow
-from foundation.errors import InvalidInput, LostOwnership, NotFound, RunFailure, TethraError
+from foundation.errors import (
+    Conflict,
+    InvalidInput,
+    LostOwnership,
+    NotFound,
+    RunFailure,
+    TethraError,
+)
 from foundation.ids import new_id
 from foundation.logging import bound_ids, get_logger
 from graph import runs
 from graph.governance import Governance
-from graph.records import CallStatus, Run, RunStatus, ToolCallRecord
+from graph.records import ACTIVE_RUN_STATUSES, CallStatus, Run, RunStatus, ToolCallRecord
 from graph.runs import Held
 from policies.budgets import BudgetExceeded
 
@@ -312,6 +319,38 @@ class ChatRuns:
                     else:
                         blocked.add(run_id)
         return {r for r in run_ids if r in ready or r not in blocked}
+
+    def cancel(self, run_id: str, by: str, reason: str = "") -> Run:
+        """Any active run -> cancelled, by a person. Fenced at once: a driver working on
+        it writes nothing more, none of its calls is claimed afterwards, and its pending
+        approval requests are withdrawn. A call already executing finishes and is
+        recorded (it cannot be called back). Conflict if the run has ended."""
+        why = f"cancelled by {by}" + (f": {reason}" if reason else "")
+
+        def end() -> bool:
+            with session_scope(self.gov.engine) as session:
+                run = session.get(Run, run_id)
+                if run is None:
+                    raise NotFound(f"no run {run_id!r}")
+                if not runs.end(
+                    session, run_id, RunStatus.CANCELLED, why, only_from=set(ACTIVE_RUN_STATUSES)
+                ):
+                    return False
+                record(
+                    session,
+                    kind="run_stopped",
+                    actor=by,
+                    run_id=run_id,
+                    thread_id=run.thread_id,
+                    data={"reason": why, "stopped": RunStatus.CANCELLED.value},
+                )
+                return True
+
+        if not retry_transient(end, what="cancel a run"):
+            ended = self.run(run_id)
+            raise Conflict(f"run {run_id} has already ended ({ended.status})")
+        self.leases.release(run_id)
+        return self.run(run_id)
 
     def run(self, run_id: str) -> Run:
         with session_scope(self.gov.engine) as session:

@@ -172,6 +172,8 @@ def _apply_approval(
         who = last.approver if last else "an approver"
         note = f": {last.comment}" if last and last.comment else ""
         status, reason = CallStatus.DENIED, f"Denied by {who}{note}"
+    elif request.status == "withdrawn":
+        status, reason = CallStatus.DENIED, "Not decided: the run ended first; nothing ran."
     elif request.status == "expired":
         status = CallStatus.EXPIRED
         reason = (

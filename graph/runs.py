@@ -26,6 +26,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from approvals.service import withdraw_for_run
 from foundation.db import rows_affected, session_scope, utcnow
 from foundation.errors import Conflict, LostOwnership
 from foundation.logging import get_logger
@@ -161,7 +162,11 @@ def finish(session: Session, held: Held, status: RunStatus, reason: str | None =
             updated_at=utcnow(),
         )
     )
-    return rows_affected(result) == 1
+    if rows_affected(result) != 1:
+        return False
+    if bump:
+        withdraw_for_run(session, held.run_id, f"the run ended ({status.value})")
+    return True
 
 
 def end(
@@ -183,7 +188,10 @@ def end(
             updated_at=utcnow(),
         )
     )
-    return rows_affected(result) == 1
+    if rows_affected(result) != 1:
+        return False
+    withdraw_for_run(session, run_id, f"the run ended ({status.value}): {reason}")
+    return True
 
 
 def stall_lapsed(session: Session, workflow: str, now: datetime | None = None) -> list[str]:

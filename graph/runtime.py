@@ -87,6 +87,9 @@ class Runtime:
     def run(self, run_id: str) -> Run:
         return self.runs.run(run_id)
 
+    def cancel(self, run_id: str, by: str, reason: str = "") -> Run:
+        return self.runs.cancel(run_id, by, reason)
+
     # --- approvals --------------------------------------------------------------------
     def decide(
         self,

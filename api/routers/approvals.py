@@ -38,6 +38,7 @@ StatusFilter = Literal[
     "approved",
     "denied",
     "expired",
+    "withdrawn",
     "succeeded",
     "failed",
     "in_doubt",

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Body, Path
 from sqlmodel import col, select
 
 from api.access import readable_run
-from api.deps import CurrentUser, SessionDep
+from api.deps import CurrentUser, RuntimeDep, SessionDep
 from api.errors import error_responses
-from api.schemas import ApprovalSummary, RunOut
+from api.schemas import ApprovalSummary, CancelIn, RunOut
 from api.schemas_admin import AuditEventOut, RunAudit
 from approvals.models import ApprovalRequest
 from audit.queries import events_for_run
 from foundation.db import utcnow
+from foundation.errors import Forbidden
+from foundation.users import has_role
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -44,6 +46,30 @@ def get_run(run_id: RunId, user: CurrentUser, session: SessionDep) -> RunOut:
         **run.model_dump(),
         pending_approvals=[ApprovalSummary.model_validate(r) for r in pending],
     )
+
+
+@router.post(
+    "/{run_id}/cancel",
+    summary="Cancel a run",
+    description="Ends an active run (queued, running, waiting or stalled) as `cancelled`, "
+    "for its requester or an admin. Nothing of it runs afterwards: its driver stops, none "
+    "of its calls is executed, and its pending approval requests are withdrawn. A call "
+    "already executing finishes and is recorded. 409 if the run has already ended.",
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+def cancel_run(
+    run_id: RunId,
+    user: CurrentUser,
+    session: SessionDep,
+    rt: RuntimeDep,
+    body: Annotated[CancelIn | None, Body()] = None,
+) -> RunOut:
+    run = readable_run(session, user, run_id)
+    if not (has_role(user, "admin") or (user.role == "operator" and run.requester == user.name)):
+        raise Forbidden(f"only the requester or an admin may cancel run {run_id}")
+    session.rollback()  # end the read: cancelling writes on its own connection
+    rt.cancel(run_id, user.name, body.reason if body else "")
+    return get_run(run_id, user, session)
 
 
 @router.get(

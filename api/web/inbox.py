@@ -37,6 +37,7 @@ StatusFilter = Literal[
     "approved",
     "denied",
     "expired",
+    "withdrawn",
     "succeeded",
     "failed",
     "in_doubt",

@@ -19,6 +19,7 @@ ROUTES = {
     ("/approvals/{approval_id}/decision", "post"),
     ("/runs/{run_id}", "get"),
     ("/runs/{run_id}/audit", "get"),
+    ("/runs/{run_id}/cancel", "post"),
     ("/audit/events", "get"),
     ("/audit/verify", "get"),
     ("/costs", "get"),

@@ -269,13 +269,13 @@ class CallLifecycle(RuleBasedStateMachine):
         requests = self._requests()
         for key, rec in self._records().items():
             request = requests[key]
-            assert request.status in ("pending", "approved", "denied", "expired")
+            assert request.status in ("pending", "approved", "denied", "expired", "withdrawn")
             if rec.status in (CallStatus.SUCCEEDED, CallStatus.FAILED, CallStatus.IN_DOUBT):
                 assert request.outcome == rec.status, (request.outcome, rec.status)
             elif request.outcome is not None:  # refused after approval: never ran
                 assert (request.outcome, rec.status) == ("not_run", CallStatus.DENIED)
                 assert key not in self.ledger.runs
-            if request.status in ("denied", "expired"):
+            if request.status in ("denied", "expired", "withdrawn"):
                 assert key not in self.ledger.runs
 
     @invariant()

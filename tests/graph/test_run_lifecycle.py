@@ -240,7 +240,7 @@ def test_nothing_of_a_run_that_ended_runs_afterwards(open_rt: OpenRuntime, threa
             assert runs.end(
                 session, out.run_id, RunStatus.CANCELLED, "cancelled", only_from={RunStatus.WAITING}
             )
-        with pytest.raises(Conflict, match="has ended"):
+        with pytest.raises(Conflict, match="already withdrawn"):
             rt.decide(second, approver="adam", action="approve")
         settled = settle_approved(rt.gov, idempotency_key(thread, "r1"))
         assert "The run ended (cancelled)" in str(settled.message.content)  # type: ignore[union-attr]
