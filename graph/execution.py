@@ -276,7 +276,7 @@ def run_claimed(gov: Governance, claim: Claim) -> Done | InFlight:
         with _keep_claim(gov, claim):
             changes = _run_adapter(gov, rec)
         recorded = retry_transient(
-            lambda: _record_result(gov, claim, changes), what="record a tool result"
+            lambda: record_result(gov, claim, changes), what="record a tool result"
         )
         tool_outcome(span, changes["status"], changes.get("error"))
     if not recorded:
@@ -383,7 +383,9 @@ def _run_adapter(gov: Governance, rec: ToolCallRecord) -> dict[str, Any]:
     }
 
 
-def _record_result(gov: Governance, claim: Claim, changes: dict[str, Any]) -> bool:
+def record_result(gov: Governance, claim: Claim, changes: dict[str, Any]) -> bool:
+    """Record what the adapter did, under the claim's fence; False if the claim was lost
+    (then nothing is written: whoever took the call over records it)."""
     with session_scope(gov.engine) as session:
         return _finish(session, claim, changes, actor=claim.rec.agent)
 
