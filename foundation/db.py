@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+import psycopg
 from sqlalchemy import DateTime, Dialect, event, exc
 from sqlalchemy.engine import Connection, CursorResult, Engine, Result
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -206,7 +207,16 @@ def is_transient(error: BaseException) -> bool:
         return True
     if isinstance(error, exc.OperationalError | exc.InterfaceError | exc.DisconnectionError):
         return True
-    code = getattr(getattr(error, "orig", None), "sqlstate", None) or ""
+    # Raised by drivers directly, not wrapped by SQLAlchemy (LangGraph's checkpointers
+    # use psycopg and sqlite3 themselves).
+    if isinstance(
+        error, psycopg.OperationalError | psycopg.InterfaceError | sqlite3.OperationalError
+    ):
+        return True
+    code = getattr(error, "sqlstate", None) or getattr(
+        getattr(error, "orig", None), "sqlstate", None
+    )
+    code = code or ""
     # 08: connection exception; 40: transaction rollback (serialization, deadlock);
     # 57P: operator intervention (admin shutdown, crash shutdown, cannot connect now).
     return isinstance(code, str) and code.startswith(("08", "40", "57P"))

@@ -35,6 +35,9 @@ def open_checkpointer(settings: Settings) -> Iterator[BaseCheckpointSaver[str]]:
         min_size=1,
         max_size=8,
         kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+        # A connection the server terminated (a restart, a failover, an admin) is
+        # replaced before it is handed out, not failed on by a run.
+        check=ConnectionPool.check_connection,
     ) as pool:
         pg_saver = PostgresSaver(pool)  # type: ignore[arg-type]
         pg_saver.setup()

@@ -130,13 +130,17 @@ _RENEW = (
 
 
 def renew(session: Session, held: list[Held], lease: timedelta) -> set[str]:
-    """Extend the leases of runs this process holds; returns the ids it no longer holds."""
+    """Extend the leases of runs this process holds; returns the ids it no longer holds
+    because another process took them (a new fence). A run this process just moved on
+    itself (waiting, ended) under its own fence is not lost: it is simply not renewed."""
     lost: set[str] = set()
     until = utcnow() + lease
     for h in held:
         params = {"run": h.run_id, "held_fence": h.fence, "until": until}
         if rows_affected(session.execute(_RENEW, params)) != 1:
-            lost.add(h.run_id)
+            fence = session.execute(select(RUNS.c.fence).where(RUNS.c.id == h.run_id)).scalar()
+            if fence != h.fence:
+                lost.add(h.run_id)
     return lost
 
 

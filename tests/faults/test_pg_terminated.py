@@ -19,7 +19,6 @@ from foundation.db import create_db_engine
 from tests.faults.app import open_fault_runtime, payments
 from tests.faults.conftest import APP_NAME, Workers
 from tests.faults.counts import (
-    WrongRunStates,
     assert_clean,
     one_waiting,
     wait_settled,
@@ -37,15 +36,6 @@ TERMINATE = text(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=WrongRunStates,
-    reason="A few runs (1-8 of 150) end failed with psycopg AdminShutdown / OperationalError "
-    "although their call succeeded: the PostgreSQL checkpointer raises raw psycopg errors "
-    "(not SQLAlchemy-wrapped), which foundation.db.is_transient does not recognise, so the run "
-    "driver's _drive fails the run instead of stalling it; the checkpointer's psycopg pool "
-    "also hands out terminated connections (no check).",
-)
 def test_worker_connections_terminated_mid_burst(workers: Workers) -> None:
     batch = uuid.uuid4().hex[:8]
     refs = [f"{batch}-{i:03d}" for i in range(CALLS)]

@@ -53,3 +53,22 @@ def test_a_connection_used_moments_ago_is_handed_out_without_a_ping(
         assert pooled_backend(engine) != first  # and the pool reconnects for the next
     finally:
         engine.dispose()
+
+
+def test_transient_errors_are_told_from_mistakes() -> None:
+    """A cut connection or a server shutting down is retried, whoever raised it (the
+    checkpointers use the drivers directly); a constraint violation never is."""
+    import sqlite3
+
+    import psycopg
+    from sqlalchemy import exc
+
+    from foundation.db import is_transient
+
+    assert is_transient(psycopg.errors.AdminShutdown("terminating connection"))
+    assert is_transient(psycopg.OperationalError("server closed the connection"))
+    assert is_transient(sqlite3.OperationalError("database is locked"))
+    assert is_transient(exc.OperationalError("SELECT 1", {}, Exception("gone")))
+    assert not is_transient(exc.IntegrityError("INSERT", {}, Exception("duplicate key")))
+    assert not is_transient(psycopg.errors.UniqueViolation("duplicate key"))
+    assert not is_transient(ValueError("a bug"))
