@@ -130,7 +130,7 @@ def slow_publish() -> None:
         time.sleep(1.0)
         return original(*args, **kwargs)
 
-    graph.decisions.publish_captured = publish_later  # type: ignore[attr-defined]
+    graph.decisions.publish_captured = publish_later
 
 
 def serve_api(args: argparse.Namespace) -> None:
