@@ -20,7 +20,8 @@ def scratch_database(prefix: str, admin_url: str = PG_ADMIN_URL) -> Iterator[str
     """Create a database named ``<prefix>_<pid>_<random>``, yield its URL, drop it after
     (forcing out connections a killed process left behind)."""
     name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    # pool_pre_ping: the server may have restarted meanwhile (a fault test restarts it).
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
