@@ -30,8 +30,13 @@ from graph.records import ACTIVE_RUN_STATUSES, CallStatus, Run, ToolCallRecord
 CALLS: Table = ToolCallRecord.__table__  # type: ignore[attr-defined]
 REQUESTS: Table = ApprovalRequest.__table__  # type: ignore[attr-defined]
 RUNS: Table = Run.__table__  # type: ignore[attr-defined]
-_RUN_ACTIVE = CALLS.c.run_id.in_(
-    select(RUNS.c.id).where(RUNS.c.status.in_([s.value for s in ACTIVE_RUN_STATUSES]))
+_RUN_ACTIVE = (
+    select(RUNS.c.id)
+    .where(
+        RUNS.c.id == CALLS.c.run_id,
+        RUNS.c.status.in_([s.value for s in ACTIVE_RUN_STATUSES]),
+    )
+    .exists()
 )
 """Whoever made a run terminal fenced it: none of its calls is claimed afterwards."""
 
