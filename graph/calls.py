@@ -13,7 +13,8 @@ nothing. Nobody but this module writes ``tool_calls.status``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -41,12 +42,24 @@ _RUN_ACTIVE = (
 """Whoever made a run terminal fenced it: none of its calls is claimed afterwards."""
 
 
+FRESH_CLAIM_S = 0.5
+"""A claim younger than this is not re-checked before its adapter runs: nobody can have
+taken it over (that needs its lease to lapse) and the check would cost a round trip on
+the approve-to-execute path. An older one (its process was slow or stopped) is."""
+
+
 @dataclass(frozen=True)
 class Claim:
     """This process holds the call for execution under ``fence`` until the lease ends."""
 
     rec: ToolCallRecord
     fence: int
+    taken_at: float = field(default_factory=time.monotonic)
+    """When this process took it (monotonic: a process stopped meanwhile sees the time
+    it was stopped for)."""
+
+    def fresh(self, within_s: float = FRESH_CLAIM_S) -> bool:
+        return time.monotonic() - self.taken_at < within_s
 
 
 CLAIM_APPROVED = (

@@ -8,56 +8,38 @@ resume is under way is picked up by the loop in ``resume`` rather than lost.
 
 from __future__ import annotations
 
-from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
-from langchain_core.runnables import RunnableConfig
-from langgraph.errors import GraphRecursionError
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
-from approvals import outbox
 from approvals.bus import Bus
-from approvals.events import RunResume
 from approvals.models import ApprovalRequest
 from approvals.outbox import Observer, relay
-from audit.events import EventKind
 from audit.trail import Event, record, record_many
-from foundation.db import is_transient, retry_transient, session_scope, utcnow
+from foundation.db import retry_transient, session_scope, utcnow
 from foundation.errors import (
     Conflict,
     InvalidInput,
-    LostOwnership,
     NotFound,
-    RunFailure,
-    TethraError,
 )
 from foundation.ids import new_id
-from foundation.logging import bound_ids, get_logger
-from graph import runs
+from foundation.logging import get_logger
+from graph import driving, runs
 from graph.governance import Governance
 from graph.records import ACTIVE_RUN_STATUSES, CallStatus, Run, RunStatus, ToolCallRecord
 from graph.runs import Held
-from policies.budgets import BudgetExceeded
 
 log = get_logger(__name__)
 CHAT = "chat"
 """The workflow these runs belong to (invoice runs have their own driver)."""
 STEP_LIMIT = "step_limit"
 """``state["stopped"]`` when an agent reached its step limit."""
-_END_EVENTS: dict[RunStatus, EventKind] = {
-    RunStatus.WAITING: "run_waiting",
-    RunStatus.COMPLETED: "run_completed",
-    RunStatus.FAILED: "run_failed",
-    RunStatus.STOPPED_BUDGET: "run_stopped",
-    RunStatus.STOPPED_STEP_LIMIT: "run_stopped",
-    RunStatus.CANCELLED: "run_stopped",
-}
 
 
 @dataclass(frozen=True)
@@ -179,39 +161,16 @@ class ChatRuns:
                 return outcome
 
     def _drive(self, held: runs.Held, payload: Any) -> RunOutcome:
-        run_id, thread_id = held.run_id, held.thread_id
-        config: RunnableConfig = {"configurable": {"thread_id": thread_id}, "recursion_limit": 100}
-        config = runs.fenced_config(config, held)
         self.gov.registry.refresh()  # tools enabled or disabled since the last run
-        error: str | None = None
-        stop: RunStatus | None = None
-        values: dict[str, Any] | None = None
-        try:
-            with bound_ids(run_id=run_id, thread_id=thread_id):
-                try:
-                    values = self.graph.invoke(payload, config, durability="sync")
-                except LostOwnership:
-                    log.warning("lost the run to another process; stopping here")
-                    return self._outcome_from_sql(run_id, thread_id)
-                except GraphRecursionError:
-                    error = "the run exceeded the graph's recursion limit"
-                    stop = RunStatus.STOPPED_STEP_LIMIT
-                except BudgetExceeded as exc:  # a cost cap: a clean stop, not a failure
-                    error, stop = str(exc), RunStatus.STOPPED_BUDGET
-                except (TethraError, RunFailure) as exc:
-                    error = str(exc)
-                except Exception as exc:
-                    if is_transient(exc):
-                        return self._stall(held, exc)
-                    log.exception("run failed")
-                    error = f"{type(exc).__name__}: {exc}"
-                if values is None:  # it ended early: read what was checkpointed before
-                    values = dict(self.graph.get_state(config).values)
-                if stop is None and values.get("stopped") == STEP_LIMIT:
-                    stop, error = RunStatus.STOPPED_STEP_LIMIT, _reply_of(values, run_id)
-                return self._settle_run(held, values, error, stop)
-        finally:
-            self.leases.release(run_id)
+        ran = driving.drive(
+            self.graph, self.gov.engine, self.leases, held, payload, recursion_limit=100
+        )
+        if isinstance(ran, driving.LetGo):
+            return self._outcome_from_sql(held.run_id, held.thread_id)
+        values, error, stop = ran.values, ran.error, ran.stop
+        if stop is None and values.get("stopped") == STEP_LIMIT:
+            stop, error = RunStatus.STOPPED_STEP_LIMIT, _reply_of(values, held.run_id)
+        return self._settle_run(held, values, error, stop)
 
     def _settle_run(
         self,
@@ -231,49 +190,15 @@ class ChatRuns:
             status = RunStatus.FAILED
         else:
             status = RunStatus.WAITING if waits else RunStatus.COMPLETED
-        kind: EventKind = _END_EVENTS[status]
         data: dict[str, Any] = {"reason": error} if error else {}
         if status in (RunStatus.STOPPED_BUDGET, RunStatus.STOPPED_STEP_LIMIT):
             data["stopped"] = status.value
         if pending:
             data["approvals"] = [p["approval_id"] for p in pending]
-
-        def settle() -> bool:
-            with session_scope(self.gov.engine) as session:
-                if not runs.finish(session, held, status, error):
-                    return False
-                record(
-                    session,
-                    kind=kind,
-                    actor="system",
-                    run_id=run_id,
-                    thread_id=thread_id,
-                    data=data,
-                )
-                return True
-
-        if not retry_transient(settle, what="record a run's end"):
-            log.warning("lost the run before recording its end; recorded nothing")
+        if not driving.end(self.gov.engine, held, status, error, data):
             return self._outcome_from_sql(run_id, thread_id)
         relay(self.gov.engine, self.bus, observers=self.observers)
         return RunOutcome(run_id, thread_id, status, messages, pending, error)
-
-    def _stall(self, held: runs.Held, exc: BaseException) -> RunOutcome:
-        """A transient database error cut the step off: the run is not failed. Let go of
-        it (stalled, fenced) so this or another process re-runs it from its checkpoint."""
-        log.warning(
-            "run interrupted by a transient database error; it will be resumed",
-            error=f"{type(exc).__name__}: {str(exc)[:200]}",
-        )
-
-        def stall() -> None:
-            with session_scope(self.gov.engine) as session:
-                if runs.stall(session, held):
-                    outbox.add(session, RunResume(run_id=held.run_id, thread_id=held.thread_id))
-
-        with suppress(Exception):  # the database is still away: the lease lapses instead
-            retry_transient(stall, what="stall a run", give_up_after_s=30)
-        return self._outcome_from_sql(held.run_id, held.thread_id)
 
     def _outcome_from_sql(self, run_id: str, thread_id: str) -> RunOutcome:
         """What the record says about a run this process does not (or no longer) drive."""

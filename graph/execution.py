@@ -77,7 +77,7 @@ def settle(gov: Governance, key: str) -> Settled:
     """Where the call stands, moving it on if this process can."""
     claim, rec, request = retry_transient(lambda: _advance(gov, key), what="settle a call")
     if claim is not None:
-        return run_claimed(gov, claim, fresh=True)
+        return run_claimed(gov, claim)
     if rec.status in FINAL_CALL_STATUSES:
         return Done(message_for(rec))
     if rec.status == CallStatus.PENDING:
@@ -96,7 +96,7 @@ def settle_approved(gov: Governance, key: str) -> Settled:
         return settle(gov, key)
     if claim.rec.status != CallStatus.EXECUTING:
         return Done(message_for(claim.rec))
-    return run_claimed(gov, claim, fresh=True)
+    return run_claimed(gov, claim)
 
 
 def _claim_approved(gov: Governance, key: str) -> Claim | None:
@@ -260,18 +260,17 @@ def _executing(gov: Governance, rec: ToolCallRecord) -> Settled:
         tool_call_id=rec.tool_call_id,
         attempt=claim.rec.attempts,
     )
-    return run_claimed(gov, claim, fresh=True)
+    return run_claimed(gov, claim)
 
 
-def run_claimed(gov: Governance, claim: Claim, *, fresh: bool = False) -> Done | InFlight:
+def run_claimed(gov: Governance, claim: Claim) -> Done | InFlight:
     """Run the adapter for a call this process has claimed, and record the outcome
-    under the claim's fence (or, if the claim was lost meanwhile, nothing).
-
-    ``fresh``: claimed by the caller a moment ago, in the same flow, so the re-check
-    before the adapter is skipped (one round trip fewer on the approve-to-execute
-    path); a claim held across anything slower is re-checked."""
+    under the claim's fence (or, if the claim was lost meanwhile, nothing). A claim
+    that is not fresh (its process was slow or stopped since) is re-checked first."""
     rec = claim.rec
-    if not fresh and not retry_transient(lambda: _still_held(gov, claim), what="check a claim"):
+    if not claim.fresh() and not retry_transient(
+        lambda: _still_held(gov, claim), what="check a claim"
+    ):
         # Stalled past its lease before the adapter ran, and another took the call over:
         # this process runs nothing and records nothing.
         log.warning("lost the claim before executing; not running it", tool=rec.tool)

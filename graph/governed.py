@@ -67,7 +67,7 @@ class GovernedToolNode:
         done: dict[str, Done | InFlight] = {}
         for rec in self.propose(scope, last.tool_calls, config):
             # Allowed now, claimed at proposal: run without a re-read.
-            done[rec.key] = run_claimed(self.gov, Claim(rec, rec.fence), fresh=True)
+            done[rec.key] = run_claimed(self.gov, Claim(rec, rec.fence))
         while True:
             messages: list[AnyMessage] = []
             pending: list[dict[str, Any]] = []

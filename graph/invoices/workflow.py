@@ -28,25 +28,22 @@ from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
-from langgraph.errors import GraphRecursionError
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 from sqlalchemy import ColumnElement, Table, and_, exists, not_, or_, select
 from sqlmodel import Session, col
 
-from approvals import outbox
 from approvals.ap_models import InvoiceHold
 from approvals.events import ApprovalDecided, ApprovalExpired, BusEvent, RunResume, ToolExecuted
 from approvals.holds import HoldAction, decide_hold
 from approvals.models import ApprovalRequest
-from audit.events import EventKind
 from audit.trail import Event, record, record_many
-from foundation.db import is_transient, retry_transient, session_scope, utcnow
-from foundation.errors import LostOwnership, NotFound, TethraError
+from foundation.db import retry_transient, session_scope, utcnow
+from foundation.errors import NotFound
 from foundation.ids import new_id
-from foundation.logging import bound_ids, get_logger
-from graph import runs
+from foundation.logging import get_logger
+from graph import driving, runs
 from graph.governed import GovernedToolNode
 from graph.invoices.ingest import Format
 from graph.invoices.nodes import InvoiceSteps
@@ -54,7 +51,6 @@ from graph.invoices.state import InvoiceState
 from graph.records import TERMINAL_RUN_STATUSES, CallStatus, Run, RunStatus, ToolCallRecord
 from graph.runs import Held
 from graph.runtime import Runtime
-from policies.budgets import BudgetExceeded
 from policies.checks.schema import CheckFile, load_checks
 from policies.matching.tolerances import Tolerances
 
@@ -68,13 +64,6 @@ RUNS: Table = Run.__table__  # type: ignore[attr-defined]
 HOLDS: Table = InvoiceHold.__table__  # type: ignore[attr-defined]
 CALLS: Table = ToolCallRecord.__table__  # type: ignore[attr-defined]
 REQUESTS: Table = ApprovalRequest.__table__  # type: ignore[attr-defined]
-_END_EVENTS: dict[RunStatus, EventKind] = {
-    RunStatus.WAITING: "run_waiting",
-    RunStatus.COMPLETED: "run_completed",
-    RunStatus.FAILED: "run_failed",
-    RunStatus.STOPPED_STEP_LIMIT: "run_stopped",
-    RunStatus.STOPPED_BUDGET: "run_stopped",
-}
 NO_CHECKPOINT = (
     "its process stopped before the first step was saved, so it cannot be continued: "
     "upload the invoice again"
@@ -343,42 +332,30 @@ class InvoiceWorkflow:
             held, payload = again, _payload(again)
 
     def _drive(self, held: Held, payload: Any, name: str) -> tuple[InvoiceOutcome, bool]:
-        """Run the graph under the lease and the fence; returns the outcome and whether
-        this driver left the run waiting."""
-        run_id, thread_id = held.run_id, held.thread_id
-        config: RunnableConfig = {"configurable": {"thread_id": thread_id}, "recursion_limit": 50}
-        config = runs.fenced_config(config, held)
-        error: str | None = None
-        stop: RunStatus | None = None
-        values: dict[str, Any] | None = None
-        try:
-            with bound_ids(run_id=run_id, thread_id=thread_id):
-                if payload is None and not self.graph.get_state(config).values:
-                    return self._settle(held, {}, NO_CHECKPOINT, None, name)
-                try:
-                    # Every step is checkpointed before the next starts: a run whose
-                    # process dies is driven again from its last step, never lost.
-                    values = self.graph.invoke(payload, config, durability="sync")
-                except LostOwnership:
-                    log.warning("lost the invoice run to another process; stopping here")
-                    return self._from_sql(run_id, name), False
-                except GraphRecursionError:
-                    error = "the run exceeded the graph's recursion limit"
-                    stop = RunStatus.STOPPED_STEP_LIMIT
-                except BudgetExceeded as exc:
-                    error, stop = str(exc), RunStatus.STOPPED_BUDGET
-                except (TethraError, ValueError) as exc:
-                    error = str(exc)
-                except Exception as exc:
-                    if is_transient(exc):
-                        return self._stall(held, exc, name), False
-                    log.exception("invoice run failed")
-                    error = f"{type(exc).__name__}: {exc}"
-                if values is None:  # it ended early: read what was checkpointed before
-                    values = dict(self.graph.get_state(config).values)
-                return self._settle(held, values, error, stop, name)
-        finally:
-            self._leases.release(run_id)
+        """Run the graph under the lease and the fence (``graph.driving``); returns the
+        outcome and whether this driver left the run waiting."""
+
+        def nothing_to_resume(config: RunnableConfig) -> driving.Stopped | None:
+            if payload is None and not self.graph.get_state(config).values:
+                return driving.Stopped({}, NO_CHECKPOINT)
+            return None
+
+        ran = driving.drive(
+            self.graph,
+            self.engine,
+            self._leases,
+            held,
+            payload,
+            recursion_limit=50,
+            before=nothing_to_resume,
+        )
+        if isinstance(ran, driving.LetGo):
+            if ran.stalled:
+                reason = "interrupted by a database error; the run will be resumed"
+                out = InvoiceOutcome(status="waiting", run_id=held.run_id, error=reason, name=name)
+                return out, False
+            return self._from_sql(held.run_id, name), False
+        return self._settle(held, ran.values, ran.error, ran.stop, name)
 
     def _settle(
         self,
@@ -389,7 +366,7 @@ class InvoiceWorkflow:
         name: str,
     ) -> tuple[InvoiceOutcome, bool]:
         """Record the run's end (or its wait) under the driver's fence, with its event."""
-        run_id, thread_id = held.run_id, held.thread_id
+        run_id = held.run_id
         interrupts = [i.value for i in values.get("__interrupt__", [])]
         hold_pause = next((i for i in interrupts if i.get("kind") == "invoice_hold"), None)
         outcome = values.get("outcome") or {}
@@ -419,46 +396,18 @@ class InvoiceWorkflow:
         if stop is not None:
             data["stopped"] = stop.value
 
-        def settle() -> tuple[bool, InvoiceHold | None]:
-            with session_scope(self.engine) as session:
-                if not runs.finish(session, held, run_status, error):
-                    return False, None
-                record(
-                    session,
-                    kind=_END_EVENTS[run_status],
-                    actor="system",
-                    run_id=run_id,
-                    thread_id=thread_id,
-                    data=data,
-                )
-                return True, session.get(InvoiceHold, hold_id) if hold_id else None
-
-        settled, hold = retry_transient(settle, what="record an invoice run's end")
-        if not settled:
-            log.warning("lost the invoice run before recording its end; recorded nothing")
+        if not driving.end(self.engine, held, run_status, error, data):
             return self._from_sql(run_id, name), False
+        hold = self._hold(hold_id)
         self.runtime.relay()
         result = _outcome(status, run_id, hold, outcome, error, name)
         return result, run_status == RunStatus.WAITING
 
-    def _stall(self, held: Held, exc: BaseException, name: str) -> InvoiceOutcome:
-        """A transient database error cut the step off: the run is not failed. Let go of
-        it (stalled, fenced) so this or another process drives it again from its last
-        checkpoint; if the database is still away, its lease lapses instead."""
-        log.warning(
-            "invoice run interrupted by a transient database error; it will be resumed",
-            error=f"{type(exc).__name__}: {str(exc)[:200]}",
-        )
-
-        def stall() -> None:
-            with session_scope(self.engine) as session:
-                if runs.stall(session, held):
-                    outbox.add(session, RunResume(run_id=held.run_id, thread_id=held.thread_id))
-
-        with suppress(Exception):
-            retry_transient(stall, what="stall an invoice run", give_up_after_s=30)
-        reason = "interrupted by a database error; the run will be resumed"
-        return InvoiceOutcome(status="waiting", run_id=held.run_id, error=reason, name=name)
+    def _hold(self, hold_id: str | None) -> InvoiceHold | None:
+        if hold_id is None:
+            return None
+        with session_scope(self.engine) as session:
+            return session.get(InvoiceHold, hold_id)
 
     def _has_news(self, run_id: str) -> bool:
         """Whether a waiting run can move on (nothing blocks it any more)."""
