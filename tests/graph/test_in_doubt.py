@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col
 
+from approvals.models import ApprovalRequest
 from foundation.db import utcnow
 from graph.execution import Done, InFlight, settle
 from graph.governance import idempotency_key
@@ -20,6 +23,7 @@ from graph.records import Run, ToolCallRecord
 from graph.runtime import Runtime
 from tests.graph.conftest import OpenRuntime
 from tests.graph.harness import call, effects, executions, say, turn
+from tools.spec import ToolContext
 
 
 def crash_after_claim(rt: Runtime, key: str, ago: timedelta) -> None:
@@ -105,3 +109,43 @@ def test_a_stranded_call_of_a_run_that_ended_is_never_run_again(
         assert isinstance(settled, Done)
         assert "In doubt" in str(settled.message.content)
         assert executions["refund"] == 1  # only the original run of it
+
+
+def test_a_dropped_connection_inside_the_adapter_is_retried_or_in_doubt(
+    open_rt: OpenRuntime, thread: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The adapter's own transaction lost its connection. A repeatable adapter is run
+    again with the same key and succeeds; any other call is in doubt, and its approval
+    says so (never "executed")."""
+    from tests.graph import harness
+
+    dropped: list[str] = []
+    counted = harness._count
+
+    def flaky(name: str, ctx: ToolContext) -> None:
+        if len(dropped) < 1 or (name == "fire_and_forget" and len(dropped) < 2):
+            dropped.append(name)
+            raise OperationalError("UPDATE orders", {}, Exception("server closed the connection"))
+        counted(name, ctx)
+
+    monkeypatch.setattr(harness, "_count", flaky)
+    script = [
+        turn(call("refund", "r1", order_id=7, amount=40)),
+        say("refunded"),
+        turn(call("fire_and_forget", "f1", order_id=7)),
+        say("sent?"),
+    ]
+    with open_rt(script) as rt:
+        first = rt.start_run(thread, "olivia", "refund")
+        assert first.reply == "refunded"
+        assert executions["refund"] == 1  # the retry ran it, once
+        out = rt.start_run(thread, "olivia", "send it")
+        rt.decide(out.pending[0]["approval_id"], approver="adam", action="approve")
+        with Session(rt.gov.engine) as s:
+            rec = s.get(ToolCallRecord, idempotency_key(thread, "f1"))
+            request = s.get(ApprovalRequest, out.pending[0]["approval_id"])
+        assert rec is not None
+        assert request is not None
+        assert rec.status == "in_doubt"
+        assert (request.status, request.outcome) == ("approved", "in_doubt")
+        assert dropped == ["refund", "fire_and_forget"]
