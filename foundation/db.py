@@ -63,7 +63,11 @@ PING_IF_IDLE_S = 2.0
 
 
 def create_db_engine(
-    url: str, *, echo: bool = False, ping_if_idle_s: float = PING_IF_IDLE_S
+    url: str,
+    *,
+    echo: bool = False,
+    ping_if_idle_s: float = PING_IF_IDLE_S,
+    idle_transaction_timeout_s: float = IDLE_TRANSACTION_TIMEOUT_S,
 ) -> Engine:
     if url.startswith("sqlite"):
         path = url.removeprefix("sqlite:///")
@@ -80,7 +84,7 @@ def create_db_engine(
     # A transaction left idle (its process stopped or paused mid-work) is ended by the
     # server, so its row locks never block the other workers for long: no transaction
     # of ours waits on anything slow (adapters and model calls run outside them).
-    idle = f"-c idle_in_transaction_session_timeout={int(IDLE_TRANSACTION_TIMEOUT_S * 1000)}"
+    idle = f"-c idle_in_transaction_session_timeout={int(idle_transaction_timeout_s * 1000)}"
     engine = create_engine(
         url,
         echo=echo,

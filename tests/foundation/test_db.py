@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import exc, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
@@ -72,3 +72,40 @@ def test_transient_errors_are_told_from_mistakes() -> None:
     assert not is_transient(exc.IntegrityError("INSERT", {}, Exception("duplicate key")))
     assert not is_transient(psycopg.errors.UniqueViolation("duplicate key"))
     assert not is_transient(ValueError("a bug"))
+
+
+@pytest.mark.postgres
+def test_a_paused_process_cannot_hold_row_locks(pg_url: str) -> None:
+    """A process stopped inside a transaction (SIGSTOP mid-adapter) holds its row locks
+    only until the server ends the idle transaction; the other workers then go on."""
+    import time
+
+    from sqlalchemy import text
+
+    from foundation.db import create_db_engine
+
+    engine = create_db_engine(pg_url, idle_transaction_timeout_s=1.0)
+    other = create_db_engine(pg_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE IF NOT EXISTS lock_probe (id int primary key, n int)"))
+            conn.execute(text("INSERT INTO lock_probe VALUES (1, 0) ON CONFLICT DO NOTHING"))
+        paused = engine.connect()
+        paused.begin()
+        paused.execute(text("UPDATE lock_probe SET n = n + 1 WHERE id = 1"))  # then it stops
+        began = time.monotonic()
+        with other.begin() as conn:
+            conn.execute(text("SET LOCAL lock_timeout = '30s'"))
+            conn.execute(text("UPDATE lock_probe SET n = n + 10 WHERE id = 1"))
+        waited = time.monotonic() - began
+        assert waited < 10, f"another worker waited {waited:.1f} s for the paused one's lock"
+        with pytest.raises(exc.DBAPIError):  # the paused transaction was ended, not applied
+            paused.commit()
+        paused.close()
+        with other.connect() as conn:
+            assert conn.execute(text("SELECT n FROM lock_probe WHERE id = 1")).scalar() == 10
+    finally:
+        with other.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS lock_probe"))
+        engine.dispose()
+        other.dispose()
