@@ -62,6 +62,9 @@ class ToolExecuted(_Event):
     tool: str
     tool_call_id: str
     ok: bool
+    outcome: str = ""
+    """succeeded | failed | in_doubt (empty in messages from before it was sent)."""
+    approval_id: str | None = None
 
 
 class BudgetWarning(_Event):

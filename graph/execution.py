@@ -412,6 +412,8 @@ def _finish(session: Session, claim: Claim, changes: dict[str, Any], *, actor: s
             tool=rec.tool,
             tool_call_id=rec.tool_call_id,
             ok=status == CallStatus.SUCCEEDED,
+            outcome=status.value,
+            approval_id=rec.approval_id,
         ),
     )
     # The audit append comes last: it takes the chain-head lock, and every writer

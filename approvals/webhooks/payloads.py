@@ -70,7 +70,8 @@ def summary(event: BusEvent, request: ApprovalRequest | None = None) -> str:
         case "run.resume":
             return f"Run {event.run_id} on thread {event.thread_id} resumes."
         case "tool.executed":
-            outcome = "succeeded" if event.ok else "failed"
+            outcome = event.outcome or ("succeeded" if event.ok else "failed")
+            outcome = "in doubt (check the system by hand)" if outcome == "in_doubt" else outcome
             return f"Tool {event.tool} {outcome} in run {event.run_id} (call {event.tool_call_id})."
         case "budget.warning":
             return (
@@ -92,6 +93,7 @@ def _approval(request: ApprovalRequest) -> dict[str, Any]:
         "rule": request.rule,
         "reason": request.reason,
         "status": request.status,
+        "outcome": request.outcome,
         "requester": request.requester,
         "approver_role": request.approver_role,
         "approvals_required": request.approvals_required,

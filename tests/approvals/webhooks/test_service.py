@@ -166,3 +166,16 @@ def test_disabling_marks_pending_deliveries_dead(people: Engine) -> None:
         stored = session.get(Webhook, hook.id)
         assert stored is not None
         assert not stored.active
+
+
+def test_a_call_in_doubt_is_announced_as_in_doubt_not_as_failed() -> None:
+    from approvals.webhooks.payloads import summary
+
+    doubt = ToolExecuted(
+        run_id="run_1", thread_id="th_1", tool="pay", tool_call_id="c", ok=False, outcome="in_doubt"
+    )
+    assert "in doubt" in summary(doubt)
+    failed = ToolExecuted(
+        run_id="run_1", thread_id="th_1", tool="pay", tool_call_id="c", ok=False, outcome="failed"
+    )
+    assert "pay failed" in summary(failed)
