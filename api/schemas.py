@@ -121,6 +121,22 @@ class DecisionRecord(BaseModel):
     created_at: datetime
 
 
+ApprovalFilter = Literal[
+    "pending",
+    "approved",
+    "denied",
+    "expired",
+    "withdrawn",
+    "succeeded",
+    "failed",
+    "in_doubt",
+    "not_run",
+    "all",
+]
+"""An approval status, or what executing the approved call did (succeeded, failed,
+in_doubt): two separate facts."""
+
+
 class ApprovalSummary(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

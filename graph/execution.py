@@ -248,12 +248,7 @@ def _executing(gov: Governance, rec: ToolCallRecord) -> Settled:
             rec.status, rec.error = CallStatus.IN_DOUBT, reason
             return Done(message_for(rec))
     if claim is None:  # someone else moved it first: see where it stands now
-        with session_scope(gov.engine) as session:
-            now = session.get(ToolCallRecord, rec.key)
-        assert now is not None
-        if now.status in FINAL_CALL_STATUSES:
-            return Done(message_for(now))
-        return InFlight(now.key, now.tool, now.tool_call_id, now.lease_until)
+        return _after_lost_claim(gov, rec)
     log.warning(
         "taking over a call whose claimant stopped",
         tool=rec.tool,

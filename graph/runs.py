@@ -157,14 +157,7 @@ def finish(session: Session, held: Held, status: RunStatus, reason: str | None =
             RUNS.c.status == RunStatus.RUNNING,
             RUNS.c.fence == held.fence,
         )
-        .values(
-            status=status,
-            error=reason,
-            fence=RUNS.c.fence + bump,
-            lease_owner=None,
-            lease_until=None,
-            updated_at=utcnow(),
-        )
+        .values(**_let_go(status, bump=bump), error=reason)
     )
     if rows_affected(result) != 1:
         return False
@@ -183,19 +176,24 @@ def end(
     result = session.execute(
         update(RUNS)
         .where(RUNS.c.id == run_id, RUNS.c.status.in_([s.value for s in only_from]))
-        .values(
-            status=status,
-            error=reason,
-            fence=RUNS.c.fence + 1,
-            lease_owner=None,
-            lease_until=None,
-            updated_at=utcnow(),
-        )
+        .values(**_let_go(status), error=reason)
     )
     if rows_affected(result) != 1:
         return False
     withdraw_for_run(session, run_id, f"the run ended ({status.value}): {reason}")
     return True
+
+
+def _let_go(status: RunStatus, *, bump: int = 1, now: datetime | None = None) -> dict[str, Any]:
+    """The columns every transition that releases a run sets: its new status, no lease,
+    and (unless it only waits) a new fence, so whoever held it writes nothing more."""
+    return {
+        "status": status,
+        "fence": RUNS.c.fence + bump,
+        "lease_owner": None,
+        "lease_until": None,
+        "updated_at": now or utcnow(),
+    }
 
 
 def stall_lapsed(session: Session, workflow: str, now: datetime | None = None) -> list[str]:
@@ -209,13 +207,7 @@ def stall_lapsed(session: Session, workflow: str, now: datetime | None = None) -
             RUNS.c.status == RunStatus.RUNNING,
             RUNS.c.lease_until < now,
         )
-        .values(
-            status=RunStatus.STALLED,
-            fence=RUNS.c.fence + 1,
-            lease_owner=None,
-            lease_until=None,
-            updated_at=now,
-        )
+        .values(**_let_go(RunStatus.STALLED, now=now))
         .returning(RUNS.c.id)
     ).all()
     return [r[0] for r in rows]
@@ -261,13 +253,7 @@ def stall(session: Session, held: Held) -> bool:
             RUNS.c.status == RunStatus.RUNNING,
             RUNS.c.fence == held.fence,
         )
-        .values(
-            status=RunStatus.STALLED,
-            fence=RUNS.c.fence + 1,
-            lease_owner=None,
-            lease_until=None,
-            updated_at=utcnow(),
-        )
+        .values(**_let_go(RunStatus.STALLED))
     )
     return rows_affected(result) == 1
 

@@ -7,7 +7,7 @@ rule's role; one vote per approver per version of the args) and surfaces here as
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query
 from sqlalchemy.engine import Engine
@@ -19,6 +19,7 @@ from api.errors import error_responses
 from api.schemas import (
     DECISION_EXAMPLES,
     ApprovalDetail,
+    ApprovalFilter,
     ApprovalOut,
     ApprovalPage,
     ApprovalSummary,
@@ -33,20 +34,6 @@ router = APIRouter(prefix="/approvals", tags=["approvals"])
 
 CONTEXT_MESSAGES = 10
 ApprovalId = Annotated[str, Path(max_length=64, description="An approval request id (apr_…).")]
-StatusFilter = Literal[
-    "pending",
-    "approved",
-    "denied",
-    "expired",
-    "withdrawn",
-    "succeeded",
-    "failed",
-    "in_doubt",
-    "not_run",
-    "all",
-]
-"""An approval status, or what executing the approved call did (succeeded, failed,
-in_doubt): two separate facts."""
 
 
 @router.get(
@@ -58,7 +45,7 @@ in_doubt): two separate facts."""
 def list_approvals(
     user: ApprovalReader,
     session: SessionDep,
-    status: StatusFilter = "pending",
+    status: ApprovalFilter = "pending",
     tool: Annotated[str | None, Query(max_length=64)] = None,
     requester: Annotated[str | None, Query(max_length=64)] = None,
     agent: Annotated[str | None, Query(max_length=64)] = None,

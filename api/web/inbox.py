@@ -18,6 +18,7 @@ from sqlmodel import Session
 from api.conversation import thread_messages, to_out_all
 from api.deps import EngineDep, RuntimeDep
 from api.errors import status_for
+from api.schemas import ApprovalFilter
 from api.web.deps import DeciderPost, InboxReader
 from api.web.render import WebRoute, json_object_field, page
 from api.web.session import WebSession
@@ -32,20 +33,6 @@ CONTEXT_MESSAGES = 10
 PAGE = 100
 BULK_MAX_APPROVALS = 1
 """Bulk approval is for low tiers only: requests one approver may settle alone."""
-StatusFilter = Literal[
-    "pending",
-    "approved",
-    "denied",
-    "expired",
-    "withdrawn",
-    "succeeded",
-    "failed",
-    "in_doubt",
-    "not_run",
-    "all",
-]
-"""An approval status, or what executing the approved call did (succeeded, failed,
-in_doubt): two separate facts."""
 DONE = {
     "approve": "You approved this call.",
     "deny": "You denied this call.",
@@ -90,7 +77,7 @@ def arg_diff(original: dict[str, Any] | None, current: dict[str, Any]) -> list[A
 
 
 def _rows(
-    request: Request, session: WebSession, engine: EngineDep, status: StatusFilter, ids: list[str]
+    request: Request, session: WebSession, engine: EngineDep, status: ApprovalFilter, ids: list[str]
 ) -> dict[str, Any]:
     with Session(engine) as db:
         rows = list_requests(db, status=None if status == "all" else status, limit=PAGE)
@@ -108,7 +95,7 @@ def inbox(
     request: Request,
     session: InboxReader,
     engine: EngineDep,
-    status: StatusFilter = "pending",
+    status: ApprovalFilter = "pending",
 ) -> HTMLResponse:
     return page(request, "inbox.html", session, _rows(request, session, engine, status, []))
 
@@ -118,7 +105,7 @@ def inbox_rows(
     request: Request,
     session: InboxReader,
     engine: EngineDep,
-    status: StatusFilter = "pending",
+    status: ApprovalFilter = "pending",
     ids: Annotated[list[str], Query(max_length=PAGE)] = [],  # noqa: B006 - FastAPI copies it
 ) -> HTMLResponse:
     """The table alone, for polling; boxes ticked in the browser stay ticked."""
