@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
 
+from sqlalchemy import and_, or_
 from sqlmodel import col, select
 
 from approvals.bus import Bus
@@ -16,7 +17,7 @@ from approvals.models import ApprovalRequest
 from approvals.outbox import Observer, relay
 from approvals.service import expire_overdue, warn_expiring
 from audit.trail import record
-from foundation.db import retry_transient, session_scope
+from foundation.db import retry_transient, session_scope, utcnow
 from foundation.logging import get_logger
 from graph import runs
 from graph.chat_runs import CHAT, ChatRuns, RunOutcome
@@ -143,13 +144,23 @@ class Progress:
         return len(runs) + sum(w.reconcile() for w in self.workflows)
 
     def _approved_not_run(self) -> list[tuple[str, str, str]]:
+        """Approved calls not run yet, and claimed calls whose claimant's lease lapsed
+        (whatever became of their run: an ended run's call still needs its outcome)."""
         with session_scope(self.gov.engine) as session:
             rows = session.exec(
                 select(ToolCallRecord.run_id, ToolCallRecord.thread_id, ToolCallRecord.key)
                 .join(ApprovalRequest, col(ToolCallRecord.approval_id) == ApprovalRequest.id)
                 .where(
-                    col(ToolCallRecord.status) == CallStatus.PENDING,
-                    col(ApprovalRequest.status) == "approved",
+                    or_(
+                        and_(
+                            col(ToolCallRecord.status) == CallStatus.PENDING,
+                            col(ApprovalRequest.status) == "approved",
+                        ),
+                        and_(
+                            col(ToolCallRecord.status) == CallStatus.EXECUTING,
+                            col(ToolCallRecord.lease_until) < utcnow(),
+                        ),
+                    )
                 )
                 .order_by(col(ToolCallRecord.created_at))
             ).all()
